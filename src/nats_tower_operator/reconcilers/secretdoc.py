@@ -1,0 +1,263 @@
+"""Pure functions over managed Secrets: render one, read what we stored on it, check it.
+
+The Secret itself is the durable record of what the operator issued (Tower user id,
+installation, account, role, generation, expiry, a hash of the content), so decisions
+after a restart are made from stored state, never from memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from nats_tower_operator.reconcilers.labels import (
+    ACCOUNT_ANNOTATION,
+    ACCOUNT_NAME_KEY,
+    CLUSTER_ANNOTATION,
+    CONTENT_HASH_ANNOTATION,
+    CREDENTIAL_TYPE_LABEL,
+    CREDS_KEY,
+    EXPIRES_AT_ANNOTATION,
+    GENERATION_ANNOTATION,
+    INSTALLATION_ANNOTATION,
+    ISSUED_AT_ANNOTATION,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    MANAGED_SECRET_LABEL_VALUE,
+    ORPHANED_SINCE_ANNOTATION,
+    ROLE_ANNOTATION,
+    SECRET_LABEL,
+    URLS_KEY,
+    USER_ID_ANNOTATION,
+    USER_NAME_ANNOTATION,
+    USER_PUBLIC_KEY_ANNOTATION,
+)
+
+__all__ = [
+    "Issued",
+    "Ownership",
+    "content_hash",
+    "creds_expiry",
+    "format_time",
+    "is_managed",
+    "ownership",
+    "parse_time",
+    "render_secret",
+    "summarize_secret",
+    "user_name",
+]
+
+_JWT_BLOCK = re.compile(
+    r"-----BEGIN NATS USER JWT-----\s*([A-Za-z0-9_\-.=]+)\s*-+END NATS USER JWT-+"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """What Tower gave us for one Secret (``creds`` never appears in repr)."""
+
+    user_id: str
+    user_name: str
+    user_public_key: str
+    urls: tuple[str, ...]
+    account_name: str
+    installation: str
+    role: str | None
+    generation: int
+    creds: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"Issued(user_id={self.user_id!r}, account={self.account_name!r}, "
+            f"gen={self.generation})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ownership:
+    """What the operator recorded on a Secret it created."""
+
+    user_id: str
+    user_name: str
+    installation: str
+    account: str
+    role: str | None
+    generation: int
+    content_hash: str
+    expires_at: float | None
+    orphaned_since: float | None
+
+
+def user_name(cluster_id: str, namespace: str, secret: str, generation: int) -> str:
+    """The Tower user name for a Secret: unique per (cluster, namespace, secret).
+
+    Namespace and Secret names cannot contain '/', so the name cannot collide across
+    namespaces. Re-issues (role change, renewal) get a generation suffix so the old user
+    can be revoked only after the new one is in place.
+    """
+    base = f"{cluster_id}/{namespace}/{secret}"
+    return base if generation <= 1 else f"{base}#{generation}"
+
+
+def format_time(ts: float) -> str:
+    """RFC 3339 UTC with seconds, as Kubernetes writes times."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None) -> float | None:
+    """Parse :func:`format_time` output (or any ISO 8601 time); None when absent or bad."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def content_hash(data: Mapping[str, str]) -> str:
+    """A stable hash of a Secret's ``data`` (base64 values) for tamper detection."""
+    digest = hashlib.sha256()
+    for key in sorted(data):
+        digest.update(key.encode() + b"\0" + str(data[key]).encode() + b"\0")
+    return "sha256:" + digest.hexdigest()[:32]
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def creds_expiry(creds: str) -> float | None:
+    """The ``exp`` of the user JWT inside a creds file; None if it never expires.
+
+    Only reads the claims (no signature check: Tower and nats-server do that).
+    """
+    match = _JWT_BLOCK.search(creds)
+    if not match:
+        return None
+    parts = match.group(1).split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except (binascii.Error, ValueError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, int | float) and exp > 0 else None
+
+
+def render_secret(
+    *,
+    namespace: str,
+    name: str,
+    issued: Issued,
+    cluster_id: str,
+    now: float,
+    base: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The full Secret body for ``issued``; ``base`` keeps metadata of an existing Secret."""
+    data = {
+        CREDS_KEY: _b64(issued.creds),
+        URLS_KEY: _b64(",".join(issued.urls)),
+        ACCOUNT_NAME_KEY: _b64(issued.account_name),
+    }
+    meta: dict[str, Any] = dict(base.get("metadata", {})) if base else {}
+    labels = dict(meta.get("labels") or {})
+    labels.update(
+        {
+            SECRET_LABEL: MANAGED_SECRET_LABEL_VALUE,
+            CREDENTIAL_TYPE_LABEL: "user",
+            MANAGED_BY_LABEL: MANAGED_BY,
+        }
+    )
+    annotations = {
+        k: v
+        for k, v in dict(meta.get("annotations") or {}).items()
+        if k not in {ORPHANED_SINCE_ANNOTATION, ROLE_ANNOTATION, EXPIRES_AT_ANNOTATION}
+    }
+    annotations.update(
+        {
+            USER_ID_ANNOTATION: issued.user_id,
+            USER_NAME_ANNOTATION: issued.user_name,
+            USER_PUBLIC_KEY_ANNOTATION: issued.user_public_key,
+            INSTALLATION_ANNOTATION: issued.installation,
+            ACCOUNT_ANNOTATION: issued.account_name,
+            CLUSTER_ANNOTATION: cluster_id,
+            GENERATION_ANNOTATION: str(issued.generation),
+            ISSUED_AT_ANNOTATION: format_time(now),
+            CONTENT_HASH_ANNOTATION: content_hash(data),
+        }
+    )
+    if issued.role:
+        annotations[ROLE_ANNOTATION] = issued.role
+    expiry = creds_expiry(issued.creds)
+    if expiry is not None:
+        annotations[EXPIRES_AT_ANNOTATION] = format_time(expiry)
+    meta.update({"name": name, "namespace": namespace, "labels": labels})
+    meta["annotations"] = annotations
+    for volatile in ("managedFields", "creationTimestamp", "uid", "generation", "selfLink"):
+        meta.pop(volatile, None)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta,
+        "type": (base or {}).get("type", "Opaque"),
+        "data": data,
+    }
+
+
+def is_managed(secret: Mapping[str, Any]) -> bool:
+    """True when the Secret carries the operator's label (created by us or by upstream)."""
+    labels = (secret.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(SECRET_LABEL) == MANAGED_SECRET_LABEL_VALUE)
+
+
+def ownership(secret: Mapping[str, Any]) -> Ownership | None:
+    """What we recorded on the Secret, or None if it is not one we issued."""
+    if not is_managed(secret):
+        return None
+    ann = (secret.get("metadata") or {}).get("annotations") or {}
+    user_id = ann.get(USER_ID_ANNOTATION, "")
+    if not user_id:
+        return None
+    try:
+        generation = max(1, int(ann.get(GENERATION_ANNOTATION, "1")))
+    except ValueError:
+        generation = 1
+    return Ownership(
+        user_id=user_id,
+        user_name=ann.get(USER_NAME_ANNOTATION, ""),
+        installation=ann.get(INSTALLATION_ANNOTATION, ""),
+        account=ann.get(ACCOUNT_ANNOTATION, ""),
+        role=ann.get(ROLE_ANNOTATION) or None,
+        generation=generation,
+        content_hash=ann.get(CONTENT_HASH_ANNOTATION, ""),
+        expires_at=parse_time(ann.get(EXPIRES_AT_ANNOTATION)),
+        orphaned_since=parse_time(ann.get(ORPHANED_SINCE_ANNOTATION)),
+    )
+
+
+def summarize_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
+    """A small copy of a Secret for the informer cache: metadata plus a content digest.
+
+    The cache then never holds credentials, and 10,000 managed Secrets cost little memory.
+    """
+    data = secret.get("data") or {}
+    meta = dict(secret.get("metadata") or {})
+    meta.pop("managedFields", None)
+    return {
+        "metadata": meta,
+        "type": secret.get("type", "Opaque"),
+        "digest": content_hash(data) if isinstance(data, dict) else "",
+        "keys": sorted(k for k, v in data.items() if v) if isinstance(data, dict) else [],
+    }

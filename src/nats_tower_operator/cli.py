@@ -21,9 +21,37 @@ def build_parser() -> argparse.ArgumentParser:
         description="NATS credentials from NATS Tower, managed as Kubernetes Secrets.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the operator (configured by NATS_TOWER_* env vars)")
+    run.set_defaults(handler=_run)
     towerserver_cli.register(sub)
     emulator_cli.register(sub)
     return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from nats_tower_operator.bootstrap import build_operator
+    from nats_tower_operator.kube import KubeConfig, KubeConfigError
+    from nats_tower_operator.logs import configure_logging
+    from nats_tower_operator.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return 2
+    configure_logging(
+        level=settings.log_level, fmt=settings.log_format, secrets=lambda: (settings.token(),)
+    )
+    try:
+        kube_config = KubeConfig.load()
+    except KubeConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    operator = build_operator(settings, kube_config=kube_config)
+    return asyncio.run(operator.run())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -106,6 +106,8 @@ def test_summary_drops_credentials_but_detects_changes() -> None:
     summary = summarize_secret(body)
     assert "data" not in summary and "SUAFAKE" not in json.dumps(summary)
     assert summary["digest"] == content_hash(body["data"])
+    assert summary["urls"] == "nats://a:4222,nats://b:4222"
+    assert summary["account_name"] == "operator"
     body["data"]["nats.creds"] = ""
     changed = summarize_secret(body)
     assert changed["digest"] != summary["digest"] and "nats.creds" not in changed["keys"]

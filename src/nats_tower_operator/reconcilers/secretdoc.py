@@ -255,9 +255,22 @@ def summarize_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
     data = secret.get("data") or {}
     meta = dict(secret.get("metadata") or {})
     meta.pop("managedFields", None)
+    if not isinstance(data, dict):
+        data = {}
     return {
         "metadata": meta,
         "type": secret.get("type", "Opaque"),
-        "digest": content_hash(data) if isinstance(data, dict) else "",
-        "keys": sorted(k for k, v in data.items() if v) if isinstance(data, dict) else [],
+        "digest": content_hash(data),
+        "keys": sorted(k for k, v in data.items() if v),
+        "urls": _decode(data.get(URLS_KEY)),
+        "account_name": _decode(data.get(ACCOUNT_NAME_KEY)),
     }
+
+
+def _decode(value: object) -> str:
+    if not isinstance(value, str):
+        return ""
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""

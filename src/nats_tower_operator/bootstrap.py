@@ -1,0 +1,304 @@
+"""The only place that builds and wires the operator's objects.
+
+Data flow: informers (pods and NACK Accounts as metadata, managed Secrets as summaries,
+all with server-side label selectors) -> handlers map each event to a Secret key
+(namespace, secret name) -> the work queue -> the credential reconciler -> Tower + the
+Kubernetes API. The controller starts only once every informer has synced, so no decision
+("this Secret has no consumers") is ever taken from a half-filled cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nats_tower_operator.kube import (
+    NACK_ACCOUNTS,
+    PODS,
+    SECRETS,
+    EventRecorder,
+    Informer,
+    KubeClient,
+    KubeConfig,
+    Resource,
+)
+from nats_tower_operator.reconcile import Request
+from nats_tower_operator.reconcilers.consumers import ConsumerIndex
+from nats_tower_operator.reconcilers.credential import CredentialReconciler, ReconcilerOptions
+from nats_tower_operator.reconcilers.labels import MANAGED_SECRET_LABEL_VALUE, SECRET_LABEL
+from nats_tower_operator.reconcilers.secretdoc import summarize_secret
+from nats_tower_operator.runtime.controller import Controller
+from nats_tower_operator.runtime.health import HealthServer
+from nats_tower_operator.runtime.manager import Manager
+from nats_tower_operator.runtime.metrics import Metrics
+from nats_tower_operator.settings import Settings
+from nats_tower_operator.tower import CredentialIssuer, TowerClient
+
+__all__ = ["Operator", "build_operator"]
+
+log = logging.getLogger(__name__)
+
+
+class _InformerRunnable:
+    """Runs an informer until the manager stops."""
+
+    def __init__(self, informer: Informer) -> None:
+        self._informer = informer
+
+    @property
+    def name(self) -> str:
+        return f"informer/{self._informer.name}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        task = asyncio.create_task(self._informer.run(), name=self.name)
+        try:
+            await stop.wait()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class _SyncedController:
+    """Starts the controller's workers only after every informer has synced."""
+
+    def __init__(self, controller: Controller, informers: list[Informer]) -> None:
+        self._controller = controller
+        self._informers = informers
+
+    @property
+    def name(self) -> str:
+        return f"controller/{self._controller.name}"
+
+    async def _all_synced(self) -> None:
+        for informer in self._informers:
+            await informer.wait_synced()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        waiting = asyncio.create_task(self._all_synced())
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({waiting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if stopped in done:
+            waiting.cancel()
+            return
+        stopped.cancel()
+        log.info("caches synced; starting workers", extra={"controller": self._controller.name})
+        await self._controller.run(stop)
+
+
+class _Resync:
+    """Every resync interval (or on SIGHUP) drop Tower caches and look at every Secret."""
+
+    name = "resync"
+
+    def __init__(self, operator: Operator) -> None:
+        self._op = operator
+
+    async def run(self, stop: asyncio.Event) -> None:
+        interval = self._op.settings.resync_interval
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self._op.trigger_resync)
+        try:
+            while not stop.is_set():
+                timeout = interval if interval > 0 else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=timeout)
+                if not stop.is_set():
+                    self._op.enqueue_all(verify=False)
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGHUP)
+
+
+@dataclass
+class Operator:
+    """The wired operator: run it with :meth:`run`; tests reach its parts directly."""
+
+    settings: Settings
+    kube: KubeClient
+    tower: TowerClient
+    issuer: CredentialIssuer
+    events: EventRecorder
+    index: ConsumerIndex
+    pods: Informer
+    accounts: Informer | None
+    secrets: Informer
+    reconciler: CredentialReconciler
+    controller: Controller
+    metrics: Metrics
+    manager: Manager
+    health: HealthServer
+
+    def enqueue_all(self, *, verify: bool) -> None:
+        """Queue every known Secret key; with ``verify`` each is checked against Tower."""
+        self.issuer.invalidate()
+        if verify:
+            self.reconciler.force_resync()
+        keys = set(self.index.secret_keys())
+        for obj in self.secrets.store.list():
+            meta = obj.get("metadata") or {}
+            keys.add(Request(str(meta.get("namespace", "")), str(meta.get("name", ""))))
+        for key in keys:
+            self.controller.enqueue(key)
+        log.info("resync", extra={"keys": len(keys), "verify": verify})
+
+    def trigger_resync(self) -> None:
+        """On-demand resync (SIGHUP, ``POST /resync``): verify every Secret against Tower now."""
+        self.enqueue_all(verify=True)
+
+    async def run(self, *, install_signal_handlers: bool = True) -> int:
+        """Run until SIGTERM/SIGINT (or a crashed runnable); return the exit code."""
+        try:
+            return await self.manager.run_forever(install_signal_handlers=install_signal_handlers)
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients."""
+        await self.tower.aclose()
+        await self.kube.aclose()
+
+    def synced(self) -> bool:
+        """True when every informer has listed once."""
+        informers = [self.pods, self.secrets] + ([self.accounts] if self.accounts else [])
+        return all(i.synced.is_set() for i in informers)
+
+
+def _consumer_handler(index: ConsumerIndex, controller: Controller, resource: Resource) -> Any:
+    def handle(event: str, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+        if old is not None and event != "DELETED":
+            # A relabel moves the object from one Secret to another: both are touched.
+            for request in index.observe(resource.kind, resource.api_version, "DELETED", old):
+                controller.enqueue(request)
+        for request in index.observe(resource.kind, resource.api_version, event, obj):
+            controller.enqueue(request)
+
+    return handle
+
+
+def _secret_handler(controller: Controller) -> Any:
+    def handle(event: str, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+        meta = obj.get("metadata") or {}
+        controller.enqueue(Request(str(meta.get("namespace", "")), str(meta.get("name", ""))))
+
+    return handle
+
+
+def build_operator(
+    settings: Settings,
+    *,
+    kube_config: KubeConfig | None = None,
+    health_port: int | None = None,
+) -> Operator:
+    """Build every object of the operator from ``settings`` (nothing starts yet)."""
+    metrics = Metrics()
+    kube = KubeClient(
+        kube_config or KubeConfig.load(), qps=settings.kube_qps, burst=settings.kube_burst
+    )
+    tower = TowerClient(
+        settings.tower_url,
+        settings.token,
+        timeout=settings.tower_timeout,
+        observer=lambda method, collection, status, seconds: metrics.observe_tower_request(
+            f"{method} {collection}", status if status is not None else "error", seconds
+        ),
+    )
+    issuer = CredentialIssuer(
+        tower,
+        cluster_id=settings.cluster_id,
+        lookup_ttl=settings.tower_cache_ttl,
+        caching=settings.tower_caching,
+    )
+    events = EventRecorder(kube, host=socket.gethostname())
+    index = ConsumerIndex()
+    namespace = settings.namespace
+    consumer_selector = SECRET_LABEL if settings.server_side_selector else None
+    pods = Informer(
+        kube, PODS, namespace=namespace, label_selector=consumer_selector, metadata_only=True
+    )
+    accounts = (
+        Informer(
+            kube,
+            NACK_ACCOUNTS,
+            namespace=namespace,
+            label_selector=consumer_selector,
+            metadata_only=True,
+        )
+        if settings.watch_nack_accounts
+        else None
+    )
+    secrets = Informer(
+        kube,
+        SECRETS,
+        namespace=namespace,
+        label_selector=f"{SECRET_LABEL}={MANAGED_SECRET_LABEL_VALUE}",
+        transform=summarize_secret,
+    )
+    informers = [pods, secrets] + ([accounts] if accounts else [])
+
+    def secret_lookup(ns: str, name: str) -> Mapping[str, Any] | None:
+        return secrets.store.get(ns, name)
+
+    def consumers_synced() -> bool:
+        return pods.synced.is_set() and (accounts is None or accounts.synced.is_set())
+
+    reconciler = CredentialReconciler(
+        kube=kube,
+        issuer=issuer,
+        events=events,
+        consumers=index,
+        secrets=secret_lookup,
+        consumers_synced=consumers_synced,
+        options=ReconcilerOptions(
+            cluster_id=settings.cluster_id,
+            default_installation=settings.default_installation,
+            allowed_installations=settings.allowed_installations,
+            revoke_grace_period=settings.revoke_grace_period,
+            access_retry_interval=settings.access_retry_interval,
+            resync_interval=settings.resync_interval,
+            renew_fraction=settings.renew_fraction,
+        ),
+    )
+    controller = Controller("credentials", reconciler, workers=settings.workers, metrics=metrics)
+    pods.add_handler(_consumer_handler(index, controller, PODS))
+    if accounts is not None:
+        accounts.add_handler(_consumer_handler(index, controller, NACK_ACCOUNTS))
+    secrets.add_handler(_secret_handler(controller))
+
+    manager = Manager(metrics=metrics)
+    health = HealthServer(
+        manager,
+        metrics,
+        host=settings.health_host,
+        port=settings.health_port if health_port is None else health_port,
+    )
+    operator = Operator(
+        settings=settings,
+        kube=kube,
+        tower=tower,
+        issuer=issuer,
+        events=events,
+        index=index,
+        pods=pods,
+        accounts=accounts,
+        secrets=secrets,
+        reconciler=reconciler,
+        controller=controller,
+        metrics=metrics,
+        manager=manager,
+        health=health,
+    )
+    for informer in informers:
+        manager.add(_InformerRunnable(informer), needs_leader=False)
+    manager.add(_SyncedController(controller, informers))
+    manager.add(_Resync(operator))
+    manager.add(health, needs_leader=False)
+    manager.add_ready_check("caches-synced", operator.synced)
+    return operator

@@ -1,0 +1,579 @@
+"""Async client for NATS Tower's PocketBase records API.
+
+Two layers in one class:
+
+* record level (``list_records``, ``get_record``, ``create_record``, ``update_record``,
+  ``delete_record``): HTTP, the ``X-Token`` header, retries with capped exponential
+  backoff and full jitter, translation of failures into :mod:`.errors` types;
+* domain level (``get_installation``, ``find_users``, ...): one request each, filters
+  built with :mod:`.filter`, answers parsed into :mod:`.models` and re-checked against
+  what was asked, so a server that ignores a filter can never hand back a wrong record.
+
+Nothing is cached here; see :mod:`.credentials` for caching and batching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import email.utils
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+from urllib.parse import quote as url_quote
+
+import httpx
+
+from . import filter as f
+from .errors import (
+    AccountNotFound,
+    InstallationNotFound,
+    TowerBadRequest,
+    TowerBadResponse,
+    TowerError,
+    TowerNotFound,
+    TowerUnauthorized,
+    TowerUnavailable,
+    redact,
+)
+from .models import (
+    ACCESS,
+    ACCOUNTS,
+    INSTALLATIONS,
+    ROLES,
+    USERS,
+    Account,
+    Installation,
+    K8sAccess,
+    Role,
+    User,
+)
+
+__all__ = ["FIND_USERS_CHUNK", "RequestObserver", "TokenSource", "TowerClient"]
+
+log = logging.getLogger(__name__)
+
+#: A fixed API token, or a function returning the current one (e.g. re-reading a file).
+TokenSource = str | Callable[[], str]
+
+#: How many user names one ``find_users`` request asks for.
+FIND_USERS_CHUNK = 40
+#: The longest Retry-After the client honours, in seconds.
+MAX_RETRY_AFTER = 60.0
+#: A guard against a server whose paging never ends.
+MAX_PAGES = 10_000
+
+_COLLECTION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+class RequestObserver(Protocol):
+    """Called after every HTTP attempt (for metrics); ``status`` is None on transport errors."""
+
+    def __call__(self, method: str, collection: str, status: int | None, seconds: float) -> None:
+        """Record one attempt."""
+
+
+class TowerClient:
+    """Async client for one Tower server; use as an async context manager or ``aclose()``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: TokenSource,
+        *,
+        timeout: float = 10.0,
+        max_retries: int = 4,
+        backoff_base: float = 0.2,
+        backoff_cap: float = 5.0,
+        max_connections: int = 50,
+        transport: httpx.AsyncBaseTransport | None = None,
+        observer: RequestObserver | None = None,
+    ) -> None:
+        url = httpx.URL(base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("Tower URL must be an absolute http(s) URL")
+        if max_retries < 0 or backoff_base < 0 or backoff_cap < 0 or timeout <= 0:
+            raise ValueError("timeout must be > 0 and retry settings >= 0")
+        self._token_source = token
+        self._token = ""
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._observer = observer
+        #: HTTP attempts by ``"METHOD collection"``, e.g. ``stats["GET nats_auth_users"]``.
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._http = httpx.AsyncClient(
+            base_url=str(url).rstrip("/"),
+            # Waiting for a free connection is not a Tower failure; every request in
+            # flight has its own timeout, so a slot always frees up.
+            timeout=httpx.Timeout(timeout, pool=None),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+            follow_redirects=False,
+            headers={"Accept": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return f"TowerClient({str(self._http.base_url)!r})"
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ transport
+
+    def _current_token(self) -> str:
+        source = self._token_source
+        try:
+            token = source() if callable(source) else source
+        except OSError as exc:
+            raise TowerUnauthorized(f"cannot read the Tower API token: {exc}") from exc
+        self._token = token.strip()
+        return self._token
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+        ceiling = min(self._backoff_cap, self._backoff_base * (2.0**attempt))
+        return random.uniform(0.0, ceiling)
+
+    async def _request(
+        self,
+        method: str,
+        collection: str,
+        *,
+        record_id: str | None = None,
+        params: Mapping[str, str | int] | None = None,
+        body: Mapping[str, Any] | None = None,
+        retry_safe: bool = False,
+    ) -> httpx.Response:
+        """Send one logical request with retries; return a response with status < 400."""
+        if not collection or not set(collection) <= _COLLECTION_CHARS:
+            raise ValueError(f"invalid collection name {collection!r}")
+        path = f"/api/collections/{collection}/records"
+        if record_id is not None:
+            if not record_id:
+                raise ValueError("record id must not be empty")
+            path += "/" + url_quote(record_id, safe="")
+        # A POST may have been processed once the request was written; repeat it only
+        # when the caller says a duplicate is harmless (e.g. it handles "not unique").
+        repeatable = method != "POST" or retry_safe
+        key = f"{method} {collection}"
+        attempt = 0
+        while True:
+            self.stats[key] += 1
+            headers = {"X-Token": self._current_token()}
+            started = time.monotonic()
+            status: int | None = None
+            retry_after: float | None = None
+            try:
+                response = await self._http.request(
+                    method, path, params=dict(params or {}), json=body, headers=headers
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                self._observe(method, collection, None, started)
+                failure: str = f"{type(exc).__name__}: {exc}"
+                retry = True
+                cause: BaseException | None = exc
+            except httpx.TransportError as exc:
+                self._observe(method, collection, None, started)
+                failure = f"{type(exc).__name__}: {exc}"
+                retry = repeatable
+                cause = exc
+            else:
+                status = response.status_code
+                self._observe(method, collection, status, started)
+                if status < 300:
+                    return response
+                if status == 429 or status >= 500:
+                    failure = f"HTTP {status}"
+                    retry = status == 429 or repeatable
+                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                    cause = None
+                else:
+                    raise self._error(method, collection, response)
+            if not retry or attempt >= self._max_retries:
+                tried = f" after {attempt + 1} attempts" if attempt else ""
+                raise TowerUnavailable(
+                    redact(f"{key} failed{tried}: {failure}", self._token), status=status
+                ) from cause
+            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            attempt += 1
+            log.debug(
+                "Tower %s failed (%s); retry %d/%d in %.2fs",
+                key,
+                redact(failure, self._token),
+                attempt,
+                self._max_retries,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+    def _observe(self, method: str, collection: str, status: int | None, started: float) -> None:
+        if self._observer is not None:
+            self._observer(method, collection, status, time.monotonic() - started)
+
+    def _error(self, method: str, collection: str, response: httpx.Response) -> TowerError:
+        """Translate a non-retryable error answer (3xx/4xx) into a typed error."""
+        status = response.status_code
+        server_message, field_errors = _pocketbase_error(response)
+        text = f"{method} {collection}: HTTP {status}"
+        if server_message:
+            text += f": {server_message}"
+        if field_errors:
+            text += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(field_errors.items())) + ")"
+        text = redact(text, self._token)
+        if status == 400:
+            return TowerBadRequest(text, status=status, field_errors=field_errors)
+        if status in (401, 403):
+            return TowerUnauthorized(text + "; check the Tower API token", status=status)
+        if status == 404:
+            return TowerNotFound(text, status=status)
+        return TowerError(text, status=status)
+
+    def _json(self, method: str, collection: str, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TowerBadResponse(
+                f"{method} {collection}: the answer is not valid JSON", status=response.status_code
+            ) from exc
+
+    def _object(self, method: str, collection: str, response: httpx.Response) -> dict[str, Any]:
+        data = self._json(method, collection, response)
+        if not isinstance(data, dict):
+            raise TowerBadResponse(
+                f"{method} {collection}: the answer is not a JSON object",
+                status=response.status_code,
+            )
+        return data
+
+    # ------------------------------------------------------------------ records
+
+    async def list_records(
+        self,
+        collection: str,
+        *,
+        filter: str | None = None,
+        per_page: int = 200,
+        page: int = 1,
+        fields: str | None = None,
+        sort: str | None = None,
+        all_pages: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Records of ``collection`` matching ``filter``: one page, or every page from ``page``."""
+        if per_page < 1 or page < 1:
+            raise ValueError("per_page and page must be >= 1")
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            params: dict[str, str | int] = {"page": page, "perPage": per_page}
+            if filter is not None:
+                params["filter"] = filter
+            if fields is not None:
+                params["fields"] = fields
+            if sort is not None:
+                params["sort"] = sort
+            response = await self._request("GET", collection, params=params)
+            page_items, total_pages = _parse_page(
+                collection, self._json("GET", collection, response)
+            )
+            for item in page_items:
+                # Records inserted while paging can shift a record onto the next page.
+                record_id = item.get("id")
+                if isinstance(record_id, str):
+                    if record_id in seen:
+                        continue
+                    seen.add(record_id)
+                items.append(item)
+            if not all_pages or not page_items:
+                return items
+            if total_pages is None:
+                if len(page_items) < per_page:
+                    return items
+            elif page >= total_pages:
+                return items
+            page += 1
+        raise TowerBadResponse(f"GET {collection}: more than {MAX_PAGES} pages")
+
+    async def get_record(
+        self, collection: str, record_id: str, *, fields: str | None = None
+    ) -> dict[str, Any]:
+        """One record by id; raises :class:`TowerNotFound` when it does not exist."""
+        params = {"fields": fields} if fields else None
+        response = await self._request("GET", collection, record_id=record_id, params=params)
+        return self._object("GET", collection, response)
+
+    async def create_record(
+        self,
+        collection: str,
+        data: Mapping[str, Any],
+        *,
+        fields: str | None = None,
+        retry_safe: bool = False,
+    ) -> dict[str, Any]:
+        """Create a record and return it.
+
+        Retried after the request may have reached the server only when ``retry_safe``
+        (the caller handles a duplicate, e.g. via ``validation_not_unique``).
+        """
+        params = {"fields": fields} if fields else None
+        response = await self._request(
+            "POST", collection, params=params, body=data, retry_safe=retry_safe
+        )
+        return self._object("POST", collection, response)
+
+    async def update_record(
+        self,
+        collection: str,
+        record_id: str,
+        data: Mapping[str, Any],
+        *,
+        fields: str | None = None,
+    ) -> dict[str, Any]:
+        """PATCH fields of one record and return it."""
+        params = {"fields": fields} if fields else None
+        response = await self._request(
+            "PATCH", collection, record_id=record_id, params=params, body=data
+        )
+        return self._object("PATCH", collection, response)
+
+    async def delete_record(self, collection: str, record_id: str) -> bool:
+        """Delete one record; False when it does not exist (already deleted)."""
+        try:
+            await self._request("DELETE", collection, record_id=record_id)
+        except TowerNotFound:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ domain
+
+    async def get_installation(self, public_key: str) -> Installation:
+        """The installation (Tower operator) with this public key."""
+        records = await self.list_records(
+            INSTALLATIONS,
+            filter=f.eq("public_key", public_key),
+            per_page=1,
+            fields=Installation.FIELDS,
+        )
+        for record in records:
+            installation = Installation.from_record(record)
+            if installation.public_key == public_key:
+                return installation
+        raise InstallationNotFound(public_key)
+
+    async def get_account(self, installation_id: str, name: str) -> Account:
+        """The account ``name`` of the installation with record id ``installation_id``."""
+        records = await self.list_records(
+            ACCOUNTS,
+            filter=f.and_(f.eq("operator", installation_id), f.eq("name", name)),
+            per_page=1,
+            fields=Account.FIELDS,
+        )
+        for record in records:
+            account = Account.from_record(record)
+            if account.installation_id == installation_id and account.name == name:
+                return account
+        raise AccountNotFound(installation_id, name)
+
+    async def has_access(self, account_id: str, cluster: str, namespace: str) -> bool:
+        """Whether a k8s access record links ``cluster``/``namespace`` to the account."""
+        records = await self.list_records(
+            ACCESS,
+            filter=f.and_(
+                f.eq("account", account_id), f.eq("cluster", cluster), f.eq("namespace", namespace)
+            ),
+            per_page=1,
+            fields=K8sAccess.FIELDS,
+        )
+        return any(
+            (a.account_id, a.cluster, a.namespace) == (account_id, cluster, namespace)
+            for a in map(K8sAccess.from_record, records)
+        )
+
+    async def list_access(self, cluster: str, namespace: str | None = None) -> list[K8sAccess]:
+        """Every access link of ``cluster`` (optionally of one namespace), all pages."""
+        parts = [f.eq("cluster", cluster)]
+        if namespace is not None:
+            parts.append(f.eq("namespace", namespace))
+        records = await self.list_records(
+            ACCESS, filter=f.and_(*parts), fields=K8sAccess.FIELDS, all_pages=True
+        )
+        links = [K8sAccess.from_record(r) for r in records]
+        return [
+            a
+            for a in links
+            if a.cluster == cluster and (namespace is None or a.namespace == namespace)
+        ]
+
+    async def find_users(self, account_id: str, names: Sequence[str]) -> dict[str, User]:
+        """Users of the account by name; one request per :data:`FIND_USERS_CHUNK` names."""
+        wanted = list(dict.fromkeys(names))
+        found: dict[str, User] = {}
+        for start in range(0, len(wanted), FIND_USERS_CHUNK):
+            chunk = wanted[start : start + FIND_USERS_CHUNK]
+            expr = f.and_(f.eq("account", account_id), f.or_(*(f.eq("name", n) for n in chunk)))
+            records = await self.list_records(
+                USERS,
+                filter=expr,
+                per_page=max(100, 2 * len(chunk)),
+                fields=User.FIELDS,
+                all_pages=True,
+            )
+            chunk_names = set(chunk)
+            for record in records:
+                user = User.from_record(record)
+                if user.account_id == account_id and user.name in chunk_names:
+                    found.setdefault(user.name, user)
+        return found
+
+    async def get_user(self, user_id: str) -> User | None:
+        """The user with this record id, or None."""
+        try:
+            record = await self.get_record(USERS, user_id, fields=User.FIELDS)
+        except TowerNotFound:
+            return None
+        return User.from_record(record)
+
+    async def create_user(
+        self,
+        account_id: str,
+        *,
+        name: str,
+        description: str,
+        signing_key_id: str | None,
+        retry_safe: bool = False,
+    ) -> User:
+        """Create a user (Tower issues its keys, JWT and creds) and return it."""
+        body: dict[str, Any] = {"account": account_id, "name": name, "description": description}
+        if signing_key_id:
+            body["signing_key"] = signing_key_id
+        record = await self.create_record(USERS, body, fields=User.FIELDS, retry_safe=retry_safe)
+        user = User.from_record(record)
+        if user.account_id != account_id or user.name != name:
+            raise TowerBadResponse("POST nats_auth_users: the answer is a different user")
+        return user
+
+    async def delete_user(self, user_id: str) -> bool:
+        """Delete a user (revokes it in the account JWT); False when it was already gone."""
+        return await self.delete_record(USERS, user_id)
+
+    async def find_role(self, account_id: str, role: str) -> Role | None:
+        """The role (scoped signing key) ``role`` of the account, or None."""
+        records = await self.list_records(
+            ROLES,
+            filter=f.and_(f.eq("account", account_id), f.eq("role", role)),
+            per_page=1,
+            fields=Role.FIELDS,
+        )
+        for record in records:
+            found = Role.from_record(record)
+            if found.account_id == account_id and found.role == role:
+                return found
+        return None
+
+    async def create_role(
+        self,
+        account_id: str,
+        *,
+        role: str,
+        publish: Sequence[str],
+        subscribe: Sequence[str],
+        retry_safe: bool = False,
+    ) -> Role:
+        """Create a role with these permissions and return it."""
+        body = {
+            "account": account_id,
+            "role": role,
+            "publish": list(publish),
+            "subscribe": list(subscribe),
+        }
+        record = await self.create_record(ROLES, body, fields=Role.FIELDS, retry_safe=retry_safe)
+        created = Role.from_record(record)
+        if created.account_id != account_id or created.role != role:
+            raise TowerBadResponse("POST nats_auth_signing_keys: the answer is a different role")
+        return created
+
+    async def list_users(self, account_id: str, *, name_prefix: str | None = None) -> list[User]:
+        """Every user of the account (all pages), optionally only names starting with a prefix."""
+        parts = [f.eq("account", account_id)]
+        # "~" is SQL LIKE '%value%'; a value with "%" is used as its own pattern by
+        # PocketBase, so such prefixes are filtered on this side only.
+        if name_prefix and "%" not in name_prefix and "\\" not in name_prefix:
+            parts.append(f.like("name", name_prefix))
+        records = await self.list_records(
+            USERS, filter=f.and_(*parts), fields=User.FIELDS, all_pages=True
+        )
+        users = [User.from_record(r) for r in records]
+        return [
+            u for u in users if u.account_id == account_id and u.name.startswith(name_prefix or "")
+        ]
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date), capped."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _pocketbase_error(response: httpx.Response) -> tuple[str, dict[str, str]]:
+    """The message and per-field codes of a PocketBase error body (tolerant of junk)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return "", {}
+    if not isinstance(data, dict):
+        return "", {}
+    message = data.get("message")
+    fields: dict[str, str] = {}
+    details = data.get("data")
+    if isinstance(details, dict):
+        for name, detail in details.items():
+            if isinstance(detail, dict) and isinstance(detail.get("code"), str):
+                fields[str(name)] = detail["code"]
+            elif isinstance(detail, str):
+                fields[str(name)] = detail
+    return (message if isinstance(message, str) else ""), fields
+
+
+def _parse_page(collection: str, data: object) -> tuple[list[dict[str, Any]], int | None]:
+    """Items and totalPages (None when unknown) of a PocketBase list answer."""
+    if not isinstance(data, dict):
+        raise TowerBadResponse(f"GET {collection}: the list answer is not a JSON object")
+    items = data.get("items")
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise TowerBadResponse(f"GET {collection}: the list answer has no 'items' list of objects")
+    total = data.get("totalPages")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        total = None
+    return items, total

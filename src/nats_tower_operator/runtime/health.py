@@ -1,0 +1,157 @@
+"""The probe and metrics HTTP server: ``/healthz``, ``/readyz`` and ``/metrics`` (aiohttp).
+
+* ``/healthz`` answers 200 while the event loop is responsive and every health check passes
+  (with a :class:`~nats_tower_operator.runtime.manager.Manager`: no runnable crashed). A probe
+  task sleeps ``lag_probe_interval`` seconds in a loop and measures how late it wakes up; a lag
+  above ``max_loop_lag`` (or a probe that stopped ticking) fails the check.
+* ``/readyz`` answers 200 only when every readiness check passes, 503 otherwise.
+* ``/metrics`` is the Prometheus text exposition of a :class:`Metrics`.
+
+Probe bodies follow kube-apiserver's verbose format: one ``[+]name ok`` or
+``[-]name failed: detail`` line per check, then a summary line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from nats_tower_operator.runtime.checks import CheckResult, CheckSource
+from nats_tower_operator.runtime.metrics import Metrics
+
+__all__ = ["HealthServer"]
+
+logger = logging.getLogger(__name__)
+
+
+class HealthServer:
+    """Serves probes and metrics over HTTP; a manager runnable (add it with no leader gate)."""
+
+    name = "health-server"
+
+    def __init__(
+        self,
+        checks: CheckSource,
+        metrics: Metrics,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 8080,
+        max_loop_lag: float = 5.0,
+        lag_probe_interval: float = 1.0,
+    ) -> None:
+        self._checks = checks
+        self._metrics = metrics
+        self._host = host
+        self._port = port
+        self._max_loop_lag = max_loop_lag
+        self._interval = lag_probe_interval
+        self._runner: web.AppRunner | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self._bound_port: int | None = None
+        self._lag = 0.0
+        self._last_tick = 0.0
+
+    @property
+    def bound_port(self) -> int:
+        """The TCP port actually listened on (useful with ``port=0``); after :meth:`start`."""
+        if self._bound_port is None:
+            raise RuntimeError("the health server is not started")
+        return self._bound_port
+
+    @property
+    def loop_lag(self) -> float:
+        """The latest measured event-loop lag in seconds."""
+        return self._lag
+
+    async def start(self) -> None:
+        """Bind the listening socket and start the loop-lag probe."""
+        if self._runner is not None:
+            raise RuntimeError("the health server is already started")
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/livez", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics_handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        address = runner.addresses[0]
+        self._bound_port = int(address[1])
+        self._last_tick = asyncio.get_running_loop().time()
+        self._probe = asyncio.create_task(self._probe_loop(), name="health-loop-lag-probe")
+        logger.info("health server listening on %s:%d", self._host, self._bound_port)
+
+    async def close(self) -> None:
+        """Stop the probe and the HTTP server."""
+        if self._probe is not None:
+            self._probe.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._probe
+            self._probe = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.close()
+
+    # -- loop lag ------------------------------------------------------------------------------
+
+    async def _probe_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self._interval)
+            now = loop.time()
+            self._lag = max(0.0, now - before - self._interval)
+            self._last_tick = now
+
+    def _loop_check(self) -> CheckResult:
+        now = asyncio.get_running_loop().time()
+        # A probe that has not ticked for a while is as bad as a measured lag.
+        overdue = max(0.0, now - self._last_tick - self._interval)
+        lag = max(self._lag, overdue)
+        if lag > self._max_loop_lag:
+            return CheckResult("event-loop", False, f"lag {lag:.3f}s > {self._max_loop_lag:g}s")
+        return CheckResult("event-loop", True)
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        results = [self._loop_check(), *await self._checks.run_health_checks()]
+        return _probe_response("healthz", results)
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        return _probe_response("readyz", await self._checks.run_ready_checks())
+
+    async def _metrics_handler(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+
+def _probe_response(probe: str, results: list[CheckResult]) -> web.Response:
+    lines = []
+    for result in results:
+        if result.ok:
+            lines.append(f"[+]{result.name} ok")
+        else:
+            lines.append(f"[-]{result.name} failed: {result.detail or 'failed'}")
+    healthy = all(result.ok for result in results)
+    lines.append(f"{probe} check {'passed' if healthy else 'failed'}")
+    return web.Response(text="\n".join(lines) + "\n", status=200 if healthy else 503)

@@ -136,6 +136,7 @@ def evaluate(node: Node, record: dict[str, Any]) -> bool:
     if kind == "or":
         return evaluate(node[1], record) or evaluate(node[2], record)
     _, fld, op, lit = node
+    lit = str(lit)
     value = str(record.get(fld, ""))
     if op == "=":
         return value == lit

@@ -62,7 +62,7 @@ def world(fake: FakeTower) -> World:
 
 @pytest.fixture
 async def issuer(client: TowerClient) -> AsyncIterator[CredentialIssuer]:
-    yield CredentialIssuer(client, cluster_id=CLUSTER, negative_ttl=0.05)
+    yield CredentialIssuer(client, cluster_id=CLUSTER)
 
 
 async def test_burst_of_50_new_users_costs_50_creates_and_a_handful(
@@ -130,8 +130,9 @@ async def test_caching_off_goes_to_tower_every_time(world: World, client: TowerC
 
 
 async def test_access_denied_is_cached_briefly_then_link_takes_effect(
-    world: World, issuer: CredentialIssuer
+    world: World, client: TowerClient
 ) -> None:
+    issuer = CredentialIssuer(client, cluster_id=CLUSTER, negative_ttl=0.3)
     spec = world.spec("app", namespace="team-b")
     with pytest.raises(AccessNotAllowed) as info:
         await issuer.issue(spec)
@@ -147,7 +148,7 @@ async def test_access_denied_is_cached_briefly_then_link_takes_effect(
         await issuer.issue(spec)  # the "no" is still cached
     assert world.requests()["GET nats_auth_k8s_access"] == 1
     assert f"GET {USERS}" not in world.requests()  # no user lookup for a denied namespace
-    await asyncio.sleep(0.06)
+    await asyncio.sleep(0.31)
     cred = await issuer.issue(spec)
     assert cred.created
     assert world.requests()["GET nats_auth_k8s_access"] == 2

@@ -115,3 +115,12 @@ def test_account_and_access_require_their_relations() -> None:
         K8sAccess.from_record({"id": "k", "account": "a1", "cluster": "c"})
     link = K8sAccess.from_record({"id": "k", "account": "a1", "cluster": "c", "namespace": "ns"})
     assert (link.account_id, link.cluster, link.namespace) == ("a1", "c", "ns")
+
+
+def test_public_api_is_exported() -> None:
+    import nats_tower_operator.tower as tower
+
+    for name in tower.__all__:
+        assert getattr(tower, name) is not None, name
+    for required in ("TowerClient", "CredentialIssuer", "TTLCache", "BatchLoader", "quote"):
+        assert required in tower.__all__

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import suppress
 
 from nats_tower_operator.reconcile import Reconciler, Request, Result, TerminalError
 from nats_tower_operator.runtime.metrics import Metrics, ReconcileOutcome
@@ -107,16 +106,16 @@ class Controller:
         logger.info("controller %s started with %d workers", self.name, self._workers)
         try:
             await asyncio.wait([stop_wait, *workers], return_when=asyncio.FIRST_COMPLETED)
+            # Reached when stop is set, or when a worker crashed.
+            self._halt(stop_wait)
+            await self._drain(workers)
         except asyncio.CancelledError:
-            # Cancelled from outside (a manager past its deadline): no drain, stop now.
+            # Cancelled from outside (a manager past its deadline): stop now, no more drain.
             self._halt(stop_wait)
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             raise
-        # Reached when stop is set, or when a worker crashed.
-        self._halt(stop_wait)
-        await self._drain(workers)
         for task in workers:
             if not task.cancelled() and task.exception() is not None:
                 raise RuntimeError(f"controller {self.name} worker crashed") from task.exception()
@@ -140,8 +139,7 @@ class Controller:
             )
             for task in pending:
                 task.cancel()
-            with suppress(asyncio.CancelledError):
-                await asyncio.wait(pending)
+            await asyncio.wait(pending)
         elif in_flight:
             logger.info("controller %s: %d in-flight reconciles finished", self.name, in_flight)
 
@@ -173,6 +171,8 @@ class Controller:
         try:
             async with deadline:
                 result = await self._reconciler.reconcile(request)
+            if not isinstance(result, Result):
+                raise TypeError(f"reconcile returned {type(result).__name__}, not Result")
         except TerminalError as exc:
             self._queue.forget(request)
             logger.warning(

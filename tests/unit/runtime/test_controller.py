@@ -321,3 +321,63 @@ async def test_a_controller_runs_once() -> None:
 def test_needs_a_worker() -> None:
     with pytest.raises(ValueError):
         Controller("c", RecordingReconciler(), workers=0)
+
+
+async def test_a_reconciler_returning_garbage_is_retried(caplog: pytest.LogCaptureFixture) -> None:
+    async def garbage(request: Request, attempt: int) -> Result:
+        return None if attempt == 0 else Result()  # type: ignore[return-value]
+
+    reconciler = RecordingReconciler(garbage)
+    controller = Controller("c", reconciler, workers=1, limiter=fast_limiter())
+    stop, task = await start(controller)
+    controller.enqueue(req("a"))
+    async with asyncio.timeout(5):
+        while reconciler.calls[req("a")] < 2:
+            await asyncio.sleep(0.01)
+    await controller.wait_idle(5)
+    assert any("TypeError: reconcile returned NoneType" in r.getMessage() for r in caplog.records)
+    await finish(stop, task)
+
+
+class BrokenLimiter:
+    """A limiter with a bug: the controller must not hide it."""
+
+    def when(self, item: object) -> float:
+        raise ZeroDivisionError("bug")
+
+    def forget(self, item: object) -> None:
+        pass
+
+    def num_requeues(self, item: object) -> int:
+        return 0
+
+
+async def test_a_worker_crash_stops_the_controller_with_an_error() -> None:
+    async def fail(request: Request, attempt: int) -> Result:
+        raise ValueError("retry me")
+
+    reconciler = RecordingReconciler(fail)
+    controller = Controller("c", reconciler, workers=2, limiter=BrokenLimiter())
+    stop = asyncio.Event()
+    task = asyncio.create_task(controller.run(stop))
+    controller.enqueue(req("a"))
+    with pytest.raises(RuntimeError, match="worker crashed") as info:
+        await asyncio.wait_for(task, 5)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert not stop.is_set()
+
+
+async def test_cancelling_run_during_the_drain_cancels_the_workers() -> None:
+    reconciler = RecordingReconciler(hold=30)
+    controller = Controller("c", reconciler, workers=1, drain_timeout=30)
+    stop, task = await start(controller)
+    controller.enqueue(req("a"))
+    async with asyncio.timeout(5):
+        while not reconciler.total_active:
+            await asyncio.sleep(0.005)
+    stop.set()
+    await asyncio.sleep(0.02)  # now draining
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    assert reconciler.cancelled == [req("a")]

@@ -168,12 +168,15 @@ class Manager:
             await self._stop_requested.wait()
             await self._shut_down(leader)
         except asyncio.CancelledError:
-            if not self._forcing or main is None:
-                raise
-            main.uncancel()
-            logger.error("manager: second signal, cancelling everything")
+            # A second signal, or our caller cancelling us: cancel every runnable.
+            forcing = self._forcing and main is not None
+            if forcing:
+                logger.error("manager: second signal, cancelling everything")
             self._forced = True
             await self._cancel([leader, *self._gated_tasks, *self._free_tasks])
+            if not forcing or main is None:
+                raise
+            main.uncancel()
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)

@@ -303,3 +303,15 @@ def test_a_second_signal_cancels_and_exits_nonzero(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 1, err
     assert "drained" not in out
+
+
+async def test_cancelling_the_manager_cancels_its_runnables() -> None:
+    stubborn = Stubborn()
+    manager = Manager()
+    manager.add(stubborn, needs_leader=False)
+    task = await run_manager(manager)
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    assert stubborn.cancelled

@@ -41,7 +41,8 @@ async def _connect(url: str, creds: str, errors: list[Exception] | None = None) 
         user_credentials=creds,
         error_cb=on_error,
         allow_reconnect=False,
-        max_reconnect_attempts=0,
+        max_reconnect_attempts=1,
+        reconnect_time_wait=0.1,
         connect_timeout=2,
     )
 

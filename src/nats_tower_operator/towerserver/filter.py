@@ -304,6 +304,10 @@ def compile_filter(text: str, schema: QuerySchema) -> CompiledFilter | None:
     """Compile a PocketBase filter; ``None`` for an empty filter; :class:`FilterError` if bad."""
     if len(text) > MAX_FILTER_LENGTH:
         raise FilterError("filter too long")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FilterError("filter is not valid UTF-8") from None
     if not text.strip():
         return None
     parser = _Parser(_tokenize(text), schema)

@@ -101,7 +101,7 @@ async def _log_nats_error(exc: Exception) -> None:
 class AccountPusher:
     """Pushes account JWTs over NATS, one cached system-user connection per installation."""
 
-    def __init__(self, *, timeout: float = 3.0) -> None:
+    def __init__(self, *, timeout: float = 2.0) -> None:
         self._timeout = timeout
         self._conns: dict[str, _Conn] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -123,7 +123,9 @@ class AccountPusher:
                     user_credentials=RawCredentials(target.system_user_creds),
                     connect_timeout=self._timeout,
                     allow_reconnect=False,
-                    max_reconnect_attempts=0,
+                    # nats-py: 0 would retry forever; 1 = try each server at most twice.
+                    max_reconnect_attempts=1,
+                    reconnect_time_wait=0.1,
                     error_cb=_log_nats_error,
                     name="tower-push",
                 )
@@ -141,11 +143,13 @@ class AccountPusher:
         """Send the account JWT and wait for nats-server to confirm; :class:`PushError` if not."""
         subject = f"$SYS.REQ.ACCOUNT.{target.account_public_key}.CLAIMS.UPDATE"
         try:
-            client = await self._connection(target)
-            reply = await client.request(
-                subject, target.account_jwt.encode(), timeout=self._timeout
-            )
-        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            async with asyncio.timeout(self._timeout * 2):
+                client = await self._connection(target)
+                reply = await client.request(
+                    subject, target.account_jwt.encode(), timeout=self._timeout
+                )
+        except (TimeoutError, nats.errors.Error, OSError, ValueError) as exc:
+            # ValueError: nats-py's answer to a malformed URL in the installation's url field.
             await self._drop(target.operator_id)
             raise PushError(f"account JWT push failed: {type(exc).__name__}") from None
         _check_reply(reply.data)
@@ -189,11 +193,13 @@ class NatsSync:
         self._retry_interval = retry_interval
         self._locks: dict[str, asyncio.Lock] = {}
         self._dirty: set[str] = set()
+        # (operator id, urls) whose last push failed: API requests do not wait on them again.
+        self._failing: set[tuple[str, tuple[str, ...]]] = set()
         self._task: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> frozenset[str]:
-        """Account ids whose last push failed and will be retried."""
+        """Account ids whose last push failed (or was deferred) and will be retried."""
         return frozenset(self._dirty)
 
     async def start(self, *, push_all: bool = True) -> None:
@@ -218,7 +224,7 @@ class NatsSync:
         """Push each changed account now (failures are retried later)."""
         operators: set[str] = set()
         for account_id in account_ids:
-            operator_id = await self.push_account(account_id)
+            operator_id = await self.push_account(account_id, wait_if_failing=False)
             if operator_id:
                 operators.add(operator_id)
         for operator_id in operators:
@@ -227,16 +233,31 @@ class NatsSync:
     async def account_removed(self, target: PushTarget) -> None:
         """Push the final (disabled) JWT of a deleted account, once."""
         if target.urls:
-            try:
-                await self._pusher.push(target)
-            except PushError as exc:
-                log.warning(
-                    "could not push removal of account %s: %s", target.account_public_key, exc
-                )
+            await self._push(target)
         await self._write_config(target.operator_id)
 
-    async def push_account(self, account_id: str) -> str | None:
-        """Push the latest stored JWT of one account; its operator id (None if gone)."""
+    async def _push(self, target: PushTarget) -> bool:
+        key = (target.operator_id, target.urls)
+        try:
+            await self._pusher.push(target)
+        except Exception as exc:  # logged: the change is committed already and is retried
+            reason = str(exc) if isinstance(exc, PushError) else type(exc).__name__
+            if key not in self._failing:
+                log.warning(
+                    "account %s not pushed to nats-server: %s", target.account_public_key, reason
+                )
+            self._failing.add(key)
+            return False
+        self._failing.discard(key)
+        return True
+
+    async def push_account(self, account_id: str, *, wait_if_failing: bool = True) -> str | None:
+        """Push the latest stored JWT of one account; its operator id (None if gone).
+
+        With ``wait_if_failing`` false, an account whose installation's nats-server failed
+        the last push is only queued for the retry loop, so API requests do not wait on a
+        dead server.
+        """
         lock = self._locks.setdefault(account_id, asyncio.Lock())
         async with lock:
             target = await self._service.push_target(account_id)
@@ -245,26 +266,31 @@ class NatsSync:
                 return None
             if not target.urls:
                 self._dirty.discard(account_id)
-                return target.operator_id
-            try:
-                await self._pusher.push(target)
-            except PushError as exc:
-                if account_id not in self._dirty:
-                    log.warning(
-                        "account %s not pushed to nats-server (will retry): %s",
-                        target.account_public_key,
-                        exc,
-                    )
+            elif not wait_if_failing and (target.operator_id, target.urls) in self._failing:
                 self._dirty.add(account_id)
-            else:
+            elif await self._push(target):
                 self._dirty.discard(account_id)
+            else:
+                self._dirty.add(account_id)
             return target.operator_id
+
+    async def retry_pending(self) -> None:
+        """Push every pending account once; stop early for an installation that fails."""
+        failed: set[str] = set()
+        for account_id in sorted(self._dirty):
+            target = await self._service.push_target(account_id)
+            if target is None or target.operator_id in failed:
+                if target is None:
+                    self._dirty.discard(account_id)
+                continue
+            await self.push_account(account_id)
+            if account_id in self._dirty:
+                failed.add(target.operator_id)
 
     async def _retry_loop(self) -> None:
         while True:
             await asyncio.sleep(self._retry_interval)
-            for account_id in sorted(self._dirty):
-                await self.push_account(account_id)
+            await self.retry_pending()
 
     async def write_all_configs(self) -> None:
         """Write the config file of every installation into the config directory."""

@@ -72,7 +72,7 @@ class TowerServer:
         if self._push:
             await self.sync.start()
         app = build_app(self.service, token=self._token, stats=self.stats)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)

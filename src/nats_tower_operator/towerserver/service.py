@@ -565,20 +565,16 @@ class TowerService:
         if row is None:
             raise NotFound()
         changes = {k: v for k, v in changes.items() if row.get(k) != v}
-        changed_accounts: tuple[str, ...] = ()
         if table == OPERATORS and "name" in changes:
-            iat = self._now()
             system = tx.get(ACCOUNTS, row["system_account"])
             changes["jwt"] = jwt.operator_jwt(
                 operator=jwt.nkey_from_seed(row["sign_seed"]),
                 name=changes["name"],
                 system_account=system["public_key"] if system else "",
-                iat=iat,
+                iat=self._now(),
             )
         elif table == USERS:
             changes = self._user_changes(tx, row, changes)
-            if "public_key" in changes:
-                changed_accounts = (row["account"],)
         elif table == ACCESS and "account" in changes:
             _account_or_fail(tx, changes["account"], UPDATE_FAILED)
         if changes:
@@ -588,18 +584,23 @@ class TowerService:
                 raise _not_unique(table, UPDATE_FAILED, exc) from None
             assert updated is not None
             row = updated
+        # Which account JWT must be re-signed (and pushed) because of this change.
+        resign: str | None = None
         if table == ACCOUNTS and "name" in changes:
-            self._resign_account(tx, row)
-            changed_accounts = (record_id,)
+            resign = record_id
         elif table == SIGNING_KEYS and changes:
-            account = tx.get(ACCOUNTS, row["account"])
+            resign = row["account"]
+        elif table == USERS and "public_key" in changes and "signing_key" in changes:
+            resign = row["account"]  # the old key was revoked
+        changed_accounts: tuple[str, ...] = ()
+        if resign is not None:
+            account = tx.get(ACCOUNTS, resign)
             assert account is not None
             self._resign_account(tx, account)
-            changed_accounts = (account["id"],)
-        elif changed_accounts:
-            account = tx.get(ACCOUNTS, changed_accounts[0])
-            assert account is not None
-            self._resign_account(tx, account)
+            changed_accounts = (resign,)
+        if table == OPERATORS and "url" in changes:
+            # A new nats-server address: make sure it gets every account's latest JWT.
+            changed_accounts = tuple(a["id"] for a in tx.find(ACCOUNTS, operator=record_id))
         final = tx.get(table, record_id)
         assert final is not None
         return _Outcome(record=_public(table, final), changed_accounts=changed_accounts)

@@ -23,9 +23,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the operator (configured by NATS_TOWER_* env vars)")
     run.set_defaults(handler=_run)
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="run nats-server, a Tower-compatible server, a Kubernetes emulator and the "
+        "operator on this machine, apply the docs' examples and prove the credentials",
+    )
+    sandbox.add_argument("--keep", action="store_true", help="keep running after the checks")
+    sandbox.add_argument("--workdir", help="directory for databases, configs and logs")
+    sandbox.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per Secret")
+    sandbox.set_defaults(handler=_sandbox)
     towerserver_cli.register(sub)
     emulator_cli.register(sub)
     return parser
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    from pathlib import Path
+
+    from nats_tower_operator.sandbox import default_workdir, run_sandbox
+
+    logging.basicConfig(level=logging.WARNING)
+    workdir = Path(args.workdir).resolve() if args.workdir else default_workdir()
+    try:
+        return asyncio.run(run_sandbox(workdir=workdir, keep=args.keep, timeout=args.timeout))
+    except KeyboardInterrupt:
+        return 0
 
 
 def _run(args: argparse.Namespace) -> int:

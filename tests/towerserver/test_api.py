@@ -64,8 +64,17 @@ async def test_auth_missing_401_wrong_403_and_nothing_changes(
                 assert body["code"] == status and body["data"] == {}
             stats = await anon.get("/api/_stats", headers=headers)
             assert stats.status_code == status
+        odd = await anon.get(ACCESS, headers={"X-Token": b"\xff\xfe t\xe9"})
+        assert odd.status_code == 403 and odd.json()["code"] == 403
     records = (await client.get(ACCESS)).json()["items"]
     assert [r["id"] for r in records] == [link["id"]]
+
+
+def test_package_exports() -> None:
+    import nats_tower_operator.towerserver as pkg
+
+    for name in pkg.__all__:
+        assert getattr(pkg, name) is not None
 
 
 async def test_stored_nt_token_is_accepted(tower: TowerServer) -> None:

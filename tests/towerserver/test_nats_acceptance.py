@@ -164,3 +164,21 @@ async def test_account_user_jwt_ttl_sets_expiry(
     assert claims["exp"] == claims["iat"] + 3600
     nc = await _connect(installation.nats.client_url, _write_creds(tmp_path, user))
     await nc.close()
+
+
+async def test_moving_a_user_to_a_role_revokes_its_old_creds(
+    installation: Installation, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    account = await installation.tower.create_account(installation.operator["id"], "mv")
+    role = await installation.tower.create_role(account["id"], "ro", subscribe=["ro.>"])
+    user = await _create_user(client, account=account["id"], name="mover")
+    old_creds = _write_creds(tmp_path, user)
+    response = await client.patch(f"{USERS}/{user['id']}", json={"signing_key": role["id"]})
+    assert response.status_code == 200, response.text
+    moved = response.json()
+    assert moved["public_key"] != user["public_key"] and moved["signing_key"] == role["id"]
+    url = installation.nats.client_url
+    with pytest.raises(nats.errors.Error):
+        await _connect(url, old_creds)
+    nc = await _connect(url, _write_creds(tmp_path, {**moved, "name": "moved"}))
+    await nc.close()

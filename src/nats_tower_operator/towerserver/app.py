@@ -110,7 +110,8 @@ class _Api:
         provided = request.headers.get(TOKEN_HEADER)
         if not provided:
             return _error(401, _STATUS_MESSAGES[401])
-        if self.token and hmac.compare_digest(provided.encode(), self.token.encode()):
+        raw = provided.encode("utf-8", "surrogateescape")
+        if self.token and hmac.compare_digest(raw, self.token.encode()):
             return None
         if _utf8(provided) and await self.service.api_token_exists(provided):
             return None

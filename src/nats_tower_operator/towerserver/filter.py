@@ -280,10 +280,7 @@ def _simple_compare(left: _Operand, op: str, right: _Operand) -> tuple[str, list
             right_sql = f"'%' || {right.sql} || '%'"
         negate = "NOT " if op == "!~" else ""
         return f"(COALESCE({left.sql}, '') {negate}LIKE {right_sql} ESCAPE '\\')", params
-    if op == "=":
-        return f"(COALESCE({left.sql}, '') = COALESCE({right.sql}, ''))", params
-    if op == "!=":
-        return f"(COALESCE({left.sql}, '') != COALESCE({right.sql}, ''))", params
+    # Every stored column is NOT NULL, so plain comparisons are exact and can use indexes.
     return f"({left.sql} {op} {right.sql})", params
 
 

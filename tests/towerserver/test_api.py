@@ -144,6 +144,12 @@ async def test_validation_errors_have_pocketbase_shape(
         USERS, json={"account": account["id"], "name": "b", "signing_key": "zzz"}
     )
     assert bad_role.json()["data"]["signing_key"]["code"] == "validation_missing_rel_records"
+    surrogate = await client.post(
+        USERS,
+        content=b'{"account": "%s", "name": "bad\\ud800"}' % account["id"].encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert surrogate.status_code == 400 and "name" in surrogate.json()["data"]
     for body in (
         {"account": account["id"], "name": ["list"]},
         {"account": account["id"], "name": {"o": 1}},

@@ -19,8 +19,19 @@ def split_subjects(value: str) -> list[str]:
     return [part.strip() for part in re.split(r"[,\n]", value) if part.strip()]
 
 
+def _storable(text: str) -> bool:
+    """No NUL and valid UTF-8 (JSON can carry lone surrogates, SQLite cannot store them)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _valid_subject(subject: str) -> bool:
-    if not subject or len(subject) > 255:
+    if not subject or len(subject) > 255 or not _storable(subject):
         return False
     tokens = subject.split(".")
     if not all(_SUBJECT_TOKEN_RE.match(t) for t in tokens):
@@ -56,7 +67,7 @@ class Form:
         if required and not value:
             self.errors[name] = field_error("validation_required", "Cannot be blank.")
             return None
-        if len(value) > max_len or "\x00" in value:
+        if len(value) > max_len or not _storable(value):
             self.errors[name] = field_error(
                 "validation_length_out_of_range",
                 f"The length must be no more than {max_len}.",

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 # NATS nkeys seeds are base32 and start with "S" + the key type (SU, SA, SO, ...).
-_SEED = re.compile(r"S[UAONCPX][A-Z2-7]{40,}")
+_SEED = re.compile(r"\bS[UAONCPX][A-Z2-7]{40,}\b")
 # JWTs: three base64url parts, the first one a JSON header ("eyJ...").
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*")
 # A decorated .creds block, whatever is inside it.

@@ -27,7 +27,9 @@ async def test_unlinked_namespace_succeeds_after_link_without_restart(
     account = await env.tower.create_account(env.installation["id"], "late")
     await operator.start(NATS_TOWER_ACCESS_RETRY_INTERVAL="0.5")
     started = operator.op
-    await create_pod(kube, labelled_pod("app", secret="late-creds", account="late", namespace="team-b"))
+    await create_pod(
+        kube, labelled_pod("app", secret="late-creds", account="late", namespace="team-b")
+    )
 
     event = await wait_event(kube, "team-b", "app", Reason.ACCESS_NOT_ALLOWED, timeout=10)
     assert event["type"] == "Warning"

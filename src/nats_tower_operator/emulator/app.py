@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -280,6 +279,10 @@ class _Api:
                 "the server does not allow this method on the requested resource"
             )
         ns = target.namespace or ""
+        if verb in ("update", "patch") and not target.name:
+            raise errors.method_not_allowed(
+                "the server does not allow this method on the requested resource"
+            )
         dry_run = "All" in request.query.getall("dryRun", [])
         if verb == "get":
             obj = self.store.get(rt, ns, target.name)
@@ -773,7 +776,4 @@ def build_app(
     api = _Api(store=store, faults=faults, audit=audit, access=access, settings=settings)
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", api.handle)
-    app["api"] = api
-    started = time.monotonic()
-    app["started"] = started
     return app

@@ -75,7 +75,7 @@ class Environment:
         emulator_port: int = 0,
     ) -> AsyncIterator[Environment]:
         """Start everything in ``workdir``; stop it all on exit."""
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up
         token = "sandbox-" + secrets.token_hex(16)
         async with (
             TowerServer.running(
@@ -313,7 +313,7 @@ async def run_sandbox(*, workdir: Path, keep: bool, timeout: float = 60.0) -> in
                             f"ok    {secret_name}/nats.creds: publish/subscribe round trip on "
                             f"nats-server in {rtt * 1000:.1f} ms"
                         )
-                    except Exception as exc:  # noqa: BLE001 - reported, not hidden
+                    except Exception as exc:
                         failures.append(f"{secret_name}: {type(exc).__name__}: {exc}")
                         _say(f"FAIL  {secret_name}/nats.creds: {type(exc).__name__}: {exc}")
                 if keep and not failures:

@@ -39,7 +39,7 @@ async def creds_refused(secret: dict[str, Any]) -> bool:
     values = decode(secret)
     try:
         await nats_round_trip(values["nats.creds"], values["URLS"], subject="it.refused")
-    except Exception as exc:  # noqa: BLE001 - any refusal counts; the message is checked
+    except Exception as exc:
         text = f"{type(exc).__name__} {exc}".lower()
         return "authorization" in text or "revoked" in text or "noservers" in text
     return False
@@ -229,7 +229,10 @@ async def test_role_change_reissues_under_new_role_and_revokes_old_user(
     async def reissued() -> dict[str, Any] | None:
         secret = await get_secret(kube, "default", "app")
         ann = (secret or {}).get("metadata", {}).get("annotations", {})
-        if ann.get("nats-tower.com/role") == "writer" and "nats-tower.com/revoke-user-id" not in ann:
+        if (
+            ann.get("nats-tower.com/role") == "writer"
+            and "nats-tower.com/revoke-user-id" not in ann
+        ):
             return secret
         return None
 
@@ -245,7 +248,9 @@ async def test_role_change_reissues_under_new_role_and_revokes_old_user(
 async def test_expiring_credentials_are_renewed_before_expiry(
     env: Environment, kube: KubeClient, operator: OperatorHandle
 ) -> None:
-    short = await env.tower.create_account(str(env.installation["id"]), "shortlived", user_jwt_ttl=6)
+    short = await env.tower.create_account(
+        str(env.installation["id"]), "shortlived", user_jwt_ttl=6
+    )
     await env.tower.link_k8s(str(short["id"]), cluster="sandbox-cluster", namespace="default")
     await operator.start(**FAST)
     await create_pod(kube, labelled_pod("app", secret="short", account="shortlived"))
@@ -263,9 +268,7 @@ async def test_expiring_credentials_are_renewed_before_expiry(
     second = await wait_until(renewed, timeout=10, what="renewal before expiry")
     await wait_event(kube, "default", "app", "Renewed")
     await assert_creds_work(second)
-    await wait_until(
-        lambda: _user_absent(env, first_user), what="replaced user revoked"
-    )
+    await wait_until(lambda: _user_absent(env, first_user), what="replaced user revoked")
 
 
 async def _user_absent(env: Environment, user_id: str) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -134,20 +135,22 @@ class CredentialReconciler:
         self._opts = options
         self._clock = clock
         self._started = clock()
+        self._force_before: float | None = None
         self._verified = _Bounded()
         self._told = _Bounded()
 
     def resync_due(self, request: Request) -> bool:
         """True when Tower should be asked again whether this Secret is still right."""
+        last = self._verified.get(str(request), self._started)
+        if self._force_before is not None and last < self._force_before:
+            return True
         if self._opts.resync_interval <= 0:
             return False
-        last = self._verified.get(str(request), self._started)
         return self._clock() - last >= self._opts.resync_interval
 
     def force_resync(self) -> None:
-        """Make every Secret verify against Tower on its next reconcile."""
-        self._started = self._clock() - max(self._opts.resync_interval, 1.0)
-        self._verified.clear()
+        """Make every Secret not verified since now verify against Tower on its next look."""
+        self._force_before = self._clock()
 
     # ------------------------------------------------------------------ entry point
 
@@ -533,8 +536,9 @@ class CredentialReconciler:
             return Result()  # not issued by us: nothing of ours to revoke
         now = self._clock()
         if own.orphaned_since is None:
+            # Kubernetes times have whole seconds: round up so the grace is never shorter.
             await self._patch_annotations(
-                request, cached, {ORPHANED_SINCE_ANNOTATION: format_time(now)}
+                request, cached, {ORPHANED_SINCE_ANNOTATION: format_time(math.ceil(now))}
             )
             log.info(
                 "secret has no consumers; revocation scheduled",

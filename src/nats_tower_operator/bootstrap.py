@@ -183,8 +183,10 @@ def _consumer_handler(index: ConsumerIndex, controller: Controller, resource: Re
     return handle
 
 
-def _secret_handler(controller: Controller) -> Any:
+def _secret_handler(controller: Controller, reconciler: CredentialReconciler) -> Any:
     def handle(event: str, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+        if event == "DELETED":
+            reconciler.secret_deleted(obj)
         meta = obj.get("metadata") or {}
         controller.enqueue(Request(str(meta.get("namespace", "")), str(meta.get("name", ""))))
 
@@ -270,7 +272,7 @@ def build_operator(
     pods.add_handler(_consumer_handler(index, controller, PODS))
     if accounts is not None:
         accounts.add_handler(_consumer_handler(index, controller, NACK_ACCOUNTS))
-    secrets.add_handler(_secret_handler(controller))
+    secrets.add_handler(_secret_handler(controller, reconciler))
 
     manager = Manager(metrics=metrics)
     health = HealthServer(

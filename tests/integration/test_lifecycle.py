@@ -273,3 +273,45 @@ async def test_expiring_credentials_are_renewed_before_expiry(
 
 async def _user_absent(env: Environment, user_id: str) -> bool:
     return user_id not in {u["id"] for u in await tower_users(env)}
+
+
+async def test_deleted_secret_after_reissue_is_restored_without_orphaning_a_user(
+    env: Environment, kube: KubeClient, operator: OperatorHandle
+) -> None:
+    await operator.start(**FAST)
+    role = {"nats-tower.com/nats-tower-role": "r1"}
+    await create_pod(
+        kube,
+        labelled_pod(
+            "app",
+            secret="app",
+            labels=role,
+            annotations={"nats-tower.com/nats-tower-publish": "a.>"},
+        ),
+    )
+    await wait_secret(kube, "default", "app")
+    patch = {
+        "metadata": {
+            "labels": {"nats-tower.com/nats-tower-role": "r2"},
+            "annotations": {"nats-tower.com/nats-tower-publish": "b.>"},
+        }
+    }
+    await kube.patch(PODS, "app", patch, namespace="default")
+
+    async def generation_two() -> dict[str, Any] | None:
+        secret = await get_secret(kube, "default", "app")
+        ann = (secret or {}).get("metadata", {}).get("annotations", {})
+        if ann.get("nats-tower.com/credential-generation") == "2" and (
+            "nats-tower.com/revoke-user-id" not in ann
+        ):
+            return secret
+        return None
+
+    second = await wait_until(generation_two, what="generation 2")
+    user_id = second["metadata"]["annotations"]["nats-tower.com/user-id"]
+
+    await kube.delete(SECRETS, "app", namespace="default")
+    restored = await wait_secret(kube, "default", "app")
+    assert restored["metadata"]["annotations"]["nats-tower.com/user-id"] == user_id
+    await operator.idle()
+    assert [u["id"] for u in await tower_users(env)] == [user_id]

@@ -138,6 +138,7 @@ class CredentialReconciler:
         self._force_before: float | None = None
         self._verified = _Bounded()
         self._told = _Bounded()
+        self._tombstones: OrderedDict[str, Ownership] = OrderedDict()
 
     def resync_due(self, request: Request) -> bool:
         """True when Tower should be asked again whether this Secret is still right."""
@@ -151,6 +152,22 @@ class CredentialReconciler:
     def force_resync(self) -> None:
         """Make every Secret not verified since now verify against Tower on its next look."""
         self._force_before = self._clock()
+
+    def secret_deleted(self, secret: Mapping[str, Any]) -> None:
+        """Remember what a deleted managed Secret held, so a restore reuses its user.
+
+        Without this a Secret deleted after a re-issue (generation > 1) would be restored
+        with a new generation-1 user and the deleted Secret's user would be orphaned.
+        """
+        own = ownership(secret)
+        meta = secret.get("metadata") or {}
+        if own is None:
+            return
+        key = str(Request(str(meta.get("namespace", "")), str(meta.get("name", ""))))
+        self._tombstones[key] = own
+        self._tombstones.move_to_end(key)
+        while len(self._tombstones) > 4096:
+            self._tombstones.popitem(last=False)
 
     # ------------------------------------------------------------------ entry point
 
@@ -213,6 +230,9 @@ class CredentialReconciler:
             if secret is not None:
                 secret = summarize_secret(secret)
         if secret is None:
+            tombstone = self._tombstones.pop(str(request), None)
+            if tombstone is not None and _same_credential(tombstone, wish):
+                return await self._restore_deleted(request, wish, targets, tombstone)
             return await self._issue(
                 request, wish, targets, base=None, generation=1, reason=Reason.CREATED
             )
@@ -246,12 +266,7 @@ class CredentialReconciler:
             await self._patch_annotations(request, secret, {ORPHANED_SINCE_ANNOTATION: None})
             return Result(requeue_after=0.0)
 
-        wanted_role = wish.role.name if wish.role else None
-        if (own.installation, own.account, own.role) != (
-            wish.installation,
-            wish.account,
-            wanted_role,
-        ):
+        if not _same_credential(own, wish):
             return await self._issue(
                 request,
                 wish,
@@ -363,6 +378,50 @@ class CredentialReconciler:
             )
             return Result()
         return None
+
+    async def _restore_deleted(
+        self,
+        request: Request,
+        wish: rules.Desired,
+        targets: Sequence[rules.Consumer],
+        own: Ownership,
+    ) -> Result:
+        """A managed Secret was deleted while still used: write its user back."""
+        try:
+            user = await self._issuer.lookup_user(own.user_id)
+            urls = await self._issuer.installation_urls(wish.installation) if user else ()
+        except TowerError as exc:
+            self._tombstones[str(request)] = own  # keep it for the retry
+            return await self._tower_failed(targets, wish, request.namespace, exc)
+        if user is None:
+            return await self._issue(
+                request,
+                wish,
+                targets,
+                base=None,
+                generation=own.generation + 1,
+                reason=Reason.REISSUED,
+                note="the deleted Secret's Tower user is gone",
+            )
+        issued = Issued(
+            user_id=user.id,
+            user_name=own.user_name or user.name,
+            user_public_key=user.public_key,
+            urls=tuple(urls),
+            account_name=own.account,
+            installation=own.installation,
+            role=own.role,
+            generation=own.generation,
+            creds=user.creds,
+        )
+        await self._write(request, issued, base=None)
+        await self._tell(
+            targets,
+            "Normal",
+            Reason.RESTORED,
+            f"Secret {request.name} was deleted; its credentials were restored",
+        )
+        return Result()
 
     async def _restore(
         self,
@@ -681,6 +740,11 @@ class CredentialReconciler:
             self._told.put(f"{reason}/{consumer.uid}", self._clock())
         if fresh:
             await self._tell(fresh, "Normal", reason, message)
+
+
+def _same_credential(own: Ownership, wish: rules.Desired) -> bool:
+    role = wish.role.name if wish.role else None
+    return (own.installation, own.account, own.role) == (wish.installation, wish.account, role)
 
 
 def _annotation(secret: Mapping[str, Any], key: str) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .harness import OperatorHandle, assert_creds_work, decode, tower_users, wait_event, wait_secret
-
 from nats_tower_operator.kube import KubeClient
 from nats_tower_operator.sandbox import Environment, seed_examples
+
+from .harness import OperatorHandle, assert_creds_work, decode, tower_users, wait_event, wait_secret
 
 
 async def test_seed_pod_and_nack_account_get_working_credentials(

@@ -526,6 +526,26 @@ class TowerClient:
             u for u in users if u.account_id == account_id and u.name.startswith(name_prefix or "")
         ]
 
+    async def list_user_names(self, account_id: str, *, name_prefix: str) -> dict[str, str]:
+        """Names -> ids of the account's users whose name starts with ``name_prefix``.
+
+        A light listing (no creds, no JWTs): one request per page of 500 users.
+        """
+        parts = [f.eq("account", account_id)]
+        if "%" not in name_prefix and "\\" not in name_prefix:
+            parts.append(f.like("name", name_prefix))
+        records = await self.list_records(
+            USERS, filter=f.and_(*parts), fields="id,account,name", all_pages=True, per_page=500
+        )
+        names: dict[str, str] = {}
+        for record in records:
+            user_id, account, name = (record.get(k) for k in ("id", "account", "name"))
+            if not all(isinstance(v, str) for v in (user_id, account, name)):
+                raise TowerBadResponse("nats_auth_users answered a record without id/name")
+            if account == account_id and isinstance(name, str) and name.startswith(name_prefix):
+                names[name] = str(user_id)
+        return names
+
 
 def _retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (seconds or HTTP date), capped."""

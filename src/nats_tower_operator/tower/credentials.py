@@ -113,6 +113,10 @@ class CredentialIssuer:
         self._users: BatchLoader[str, str, User] = BatchLoader(
             client.find_users, window=batch_window, max_batch=FIND_USERS_CHUNK
         )
+        # Names -> ids of our users per (account, "cluster/namespace/") prefix: one light
+        # listing serves every lookup of a burst in that namespace. Names under the prefix
+        # are only ever created by this issuer, which adds them as it creates them.
+        self._user_names: TTLCache[tuple[str, str], dict[str, str]] = TTLCache(ttl=lookup_ttl)
 
     @property
     def cluster_id(self) -> str:
@@ -124,6 +128,7 @@ class CredentialIssuer:
         for cache in (self._installations, self._accounts, self._access, self._roles):
             cache.invalidate()
         self._role_creates.invalidate()
+        self._user_names.invalidate()
 
     # ------------------------------------------------------------------ public use cases
 
@@ -269,9 +274,29 @@ class CredentialIssuer:
         return role is None or user.signing_key_id != role.id
 
     async def _find_user(self, account_id: str, name: str) -> User | None:
-        if self._caching:
+        if not self._caching:
+            return (await self._client.find_users(account_id, [name])).get(name)
+        prefix = name[: name.rfind("/") + 1]
+        if not prefix:
             return await self._users.load(account_id, name)
-        return (await self._client.find_users(account_id, [name])).get(name)
+        names = await self._user_names.get_or_load(
+            (account_id, prefix),
+            lambda: self._client.list_user_names(account_id, name_prefix=prefix),
+        )
+        user_id = names.get(name)
+        if user_id is None:
+            return None
+        user = await self._client.get_user(user_id)
+        if user is None or user.name != name:
+            names.pop(name, None)  # deleted (or renamed) since the listing
+            return None
+        return user
+
+    def _remember_user(self, account_id: str, user: User) -> None:
+        prefix = user.name[: user.name.rfind("/") + 1]
+        names = self._user_names.peek((account_id, prefix)) if prefix else None
+        if names is not None:
+            names[user.name] = user.id
 
     async def _create_user(
         self, account: Account, spec: CredentialSpec, role: Role | None
@@ -295,4 +320,6 @@ class CredentialIssuer:
                 raise
             return found, False
         log.info("created Tower user %s in account %s", spec.user_name, account.name)
+        if self._caching:
+            self._remember_user(account.id, user)
         return user, True

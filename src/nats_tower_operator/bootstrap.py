@@ -33,6 +33,7 @@ from nats_tower_operator.reconcilers.consumers import ConsumerIndex
 from nats_tower_operator.reconcilers.credential import CredentialReconciler, ReconcilerOptions
 from nats_tower_operator.reconcilers.labels import MANAGED_SECRET_LABEL_VALUE, SECRET_LABEL
 from nats_tower_operator.reconcilers.secretdoc import summarize_secret
+from nats_tower_operator.reconcilers.sweep import OrphanSweeper
 from nats_tower_operator.runtime.controller import Controller
 from nats_tower_operator.runtime.health import HealthServer
 from nats_tower_operator.runtime.manager import Manager
@@ -93,25 +94,45 @@ class _SyncedController:
 
 
 class _Resync:
-    """Every resync interval (or on SIGHUP) drop Tower caches and look at every Secret."""
+    """Every resync interval (or on SIGHUP): sweep orphaned users, then look at every Secret.
+
+    A periodic pass lets each Secret decide from its last verification whether to ask
+    Tower again; a triggered pass (SIGHUP, :meth:`Operator.trigger_resync`) verifies all.
+    """
 
     name = "resync"
 
     def __init__(self, operator: Operator) -> None:
         self._op = operator
+        self._wake = asyncio.Event()
+        self._verify_all = False
+
+    def trigger(self) -> None:
+        """Run a verifying pass now."""
+        self._verify_all = True
+        self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = self._op.settings.resync_interval
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGHUP, self._op.trigger_resync)
+            loop.add_signal_handler(signal.SIGHUP, self.trigger)
         try:
             while not stop.is_set():
-                timeout = interval if interval > 0 else None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=timeout)
-                if not stop.is_set():
-                    self._op.enqueue_all(verify=False)
+                waits = {asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())}
+                await asyncio.wait(
+                    waits,
+                    timeout=interval if interval > 0 else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in waits:
+                    task.cancel()
+                if stop.is_set():
+                    break
+                verify, self._verify_all = self._verify_all, False
+                self._wake.clear()
+                await self._op.sweeper.sweep()
+                self._op.enqueue_all(verify=verify)
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGHUP)
@@ -135,6 +156,8 @@ class Operator:
     metrics: Metrics
     manager: Manager
     health: HealthServer
+    sweeper: OrphanSweeper
+    resync: _Resync | None = None
 
     def enqueue_all(self, *, verify: bool) -> None:
         """Queue every known Secret key; with ``verify`` each is checked against Tower."""
@@ -150,8 +173,9 @@ class Operator:
         log.info("resync", extra={"keys": len(keys), "verify": verify})
 
     def trigger_resync(self) -> None:
-        """On-demand resync (SIGHUP, ``POST /resync``): verify every Secret against Tower now."""
-        self.enqueue_all(verify=True)
+        """On-demand resync (also on SIGHUP): sweep orphans, verify every Secret now."""
+        if self.resync is not None:
+            self.resync.trigger()
 
     async def run(self, *, install_signal_handlers: bool = True) -> int:
         """Run until SIGTERM/SIGINT (or a crashed runnable); return the exit code."""
@@ -296,11 +320,23 @@ def build_operator(
         metrics=metrics,
         manager=manager,
         health=health,
+        sweeper=OrphanSweeper(
+            issuer=issuer,
+            consumers=index,
+            secrets=secrets.store.list,
+            ready=lambda: consumers_synced() and secrets.synced.is_set(),
+            cluster_id=settings.cluster_id,
+            namespace=settings.namespace,
+            default_installation=settings.default_installation,
+            allowed_installations=settings.allowed_installations,
+            min_age=settings.revoke_grace_period,
+        ),
     )
+    operator.resync = _Resync(operator)
     for informer in informers:
         manager.add(_InformerRunnable(informer), needs_leader=False)
     manager.add(_SyncedController(controller, informers))
-    manager.add(_Resync(operator))
+    manager.add(operator.resync)
     manager.add(health, needs_leader=False)
     manager.add_ready_check("caches-synced", operator.synced)
     return operator

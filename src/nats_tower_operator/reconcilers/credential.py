@@ -139,6 +139,7 @@ class CredentialReconciler:
         self._verified = _Bounded()
         self._told = _Bounded()
         self._tombstones: OrderedDict[str, Ownership] = OrderedDict()
+        self._revoked = _Bounded(4096)
 
     def resync_due(self, request: Request) -> bool:
         """True when Tower should be asked again whether this Secret is still right."""
@@ -161,7 +162,7 @@ class CredentialReconciler:
         """
         own = ownership(secret)
         meta = secret.get("metadata") or {}
-        if own is None:
+        if own is None or own.user_id in self._revoked:
             return
         key = str(Request(str(meta.get("namespace", "")), str(meta.get("name", ""))))
         self._tombstones[key] = own
@@ -588,7 +589,22 @@ class CredentialReconciler:
 
     async def _orphaned(self, request: Request, cached: Mapping[str, Any] | None) -> Result:
         """No object asks for this Secret any more: revoke it after the grace period."""
-        if cached is None or not self._consumers_synced():
+        if not self._consumers_synced():
+            return Result()
+        if cached is None:
+            tombstone = self._tombstones.pop(str(request), None)
+            if tombstone is not None:
+                # Deleted by someone while nothing used it: nothing can mount it any more.
+                try:
+                    await self._issuer.revoke(tombstone.user_id)
+                except TowerError:
+                    self._tombstones[str(request)] = tombstone  # retried with backoff
+                    raise
+                self._revoked.put(tombstone.user_id, self._clock())
+                log.info(
+                    "credential of a deleted, unused Secret revoked",
+                    extra={"secret": str(request), "user_id": tombstone.user_id},
+                )
             return Result()
         own = ownership(cached)
         if own is None:
@@ -618,6 +634,7 @@ class CredentialReconciler:
         for user_id in (own.user_id, previous):
             if user_id:
                 await self._issuer.revoke(user_id)
+                self._revoked.put(user_id, self._clock())
         meta = secret.get("metadata") or {}
         with contextlib.suppress(NotFound):
             await self._kube.delete(

@@ -170,6 +170,12 @@ class CredentialIssuer:
             log.info("deleted Tower user %s", user_id)
         return deleted
 
+    async def users_named(self, installation: str, account: str, prefix: str) -> list[User]:
+        """Every user of the account whose name starts with ``prefix`` (never cached)."""
+        inst = await self._installation(installation)
+        acct = await self._account(inst, account)
+        return await self._client.list_users(acct.id, name_prefix=prefix)
+
     async def lookup_user(self, user_id: str) -> User | None:
         """The Tower user with this id, or None (never cached)."""
         return await self._client.get_user(user_id)

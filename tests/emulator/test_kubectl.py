@@ -131,3 +131,92 @@ async def test_apply_seed_pod_and_nack_account(kubectl: Kubectl, emu: Emulator) 
     assert listed.stdout.split() == ["account.jetstream.nats.io/operator"]
     strict = await kubectl.run("apply", "--validate=false", "-f", account_file)
     assert strict.code == 0
+
+
+async def test_generators_that_send_protobuf(kubectl: Kubectl, emu: Emulator) -> None:
+    assert (
+        await kubectl.run("create", "namespace", "nats")
+    ).stdout.strip() == "namespace/nats created"
+    await kubectl.run(
+        "-n", "nats", "create", "secret", "generic", "creds", "--from-literal=nats.creds=abc"
+    )
+    await kubectl.run(
+        "-n", "nats", "create", "configmap", "cfg", "--from-literal=installations.yaml=x: 1"
+    )
+    await kubectl.run("-n", "nats", "create", "serviceaccount", "operator")
+    creds = emu.store.read("secrets", "creds", "nats")
+    assert (
+        creds is not None and creds["data"] == {"nats.creds": "YWJj"} and creds["type"] == "Opaque"
+    )
+    cfg = emu.store.read("configmaps", "cfg", "nats")
+    assert cfg is not None and cfg["data"] == {"installations.yaml": "x: 1"}
+    assert emu.store.read("serviceaccounts", "operator", "nats") is not None
+    assert (await kubectl.run("auth", "can-i", "list", "secrets")).stdout.strip() == "yes"
+    emu.access.deny(verb="list", resource="secrets")
+    denied = await kubectl.run("auth", "can-i", "list", "secrets", check=False)
+    assert denied.stdout.strip() == "no"
+    unsupported = await kubectl.run("create", "deployment", "web", "--image=nginx", check=False)
+    assert unsupported.code != 0 and "protobuf encoding of apps/v1 Deployment" in unsupported.stderr
+    gone = await kubectl.run("delete", "namespace", "nats")
+    assert gone.stdout.startswith('namespace "nats" deleted')
+    assert emu.store.read("secrets", "creds", "nats") is None
+
+
+DEPLOY_MANIFEST = """
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: nats-tower-operator, namespace: default}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: nats-tower-operator}
+rules:
+  - apiGroups: [""]
+    resources: [pods]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: nats-tower-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: nats-tower-operator}
+subjects: [{kind: ServiceAccount, name: nats-tower-operator, namespace: default}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: nats-tower-operator-config, namespace: default}
+data: {installations.yaml: "OC7O: {}"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: nats-tower-operator, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: nats-tower-operator}}
+  template:
+    metadata: {labels: {app: nats-tower-operator}}
+    spec:
+      serviceAccountName: nats-tower-operator
+      containers:
+        - name: operator
+          image: ghcr.io/nats-tower/nats-tower-operator:latest
+          env: [{name: NATS_TOWER_CLUSTER_ID, value: dev}]
+"""
+
+
+async def test_apply_deployment_manifests(kubectl: Kubectl, emu: Emulator) -> None:
+    out = await kubectl.run("apply", "-f", "-", stdin=DEPLOY_MANIFEST)
+    assert out.stdout.split("\n")[:5] == [
+        "serviceaccount/nats-tower-operator created",
+        "clusterrole.rbac.authorization.k8s.io/nats-tower-operator created",
+        "clusterrolebinding.rbac.authorization.k8s.io/nats-tower-operator created",
+        "configmap/nats-tower-operator-config created",
+        "deployment.apps/nats-tower-operator created",
+    ]
+    changed = DEPLOY_MANIFEST.replace("value: dev", "value: prod")
+    again = await kubectl.run("apply", "-f", "-", stdin=changed)
+    assert "deployment.apps/nats-tower-operator configured" in again.stdout
+    deployment = emu.store.read("deployments", "nats-tower-operator", "default")
+    assert deployment is not None
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["env"] == [{"name": "NATS_TOWER_CLUSTER_ID", "value": "prod"}]
+    assert deployment["metadata"]["generation"] == 2

@@ -84,3 +84,18 @@ async def test_expired_continue_is_410_with_an_inconsistent_token(
 async def test_garbage_continue_token_is_400(http: httpx.AsyncClient) -> None:
     r = await http.get(PODS, params={"limit": "2", "continue": "not-a-token"})
     assert r.status_code == 400
+
+
+async def test_lists_are_ordered_by_namespace_then_name(http: httpx.AsyncClient) -> None:
+    await http.post("/api/v1/namespaces", json={"metadata": {"name": "aaa"}})
+    for ns, name in (("default", "b"), ("aaa", "z"), ("default", "a"), ("aaa", "c")):
+        await http.post(f"/api/v1/namespaces/{ns}/pods", json=pod(name))
+    everything = (await http.get("/api/v1/pods")).json()["items"]
+    assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in everything] == [
+        ("aaa", "c"),
+        ("aaa", "z"),
+        ("default", "a"),
+        ("default", "b"),
+    ]
+    page = (await http.get(PODS, params={"limit": "1"})).json()
+    assert [i["metadata"]["name"] for i in page["items"]] == ["a"]

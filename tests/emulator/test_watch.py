@@ -97,6 +97,27 @@ async def test_bookmarks_only_when_allowed_periodic_and_at_the_end(http: httpx.A
         assert await read_all_events(stream) == []
 
 
+async def test_a_bookmark_closes_a_timed_out_watch() -> None:
+    async with (
+        Emulator.running(bookmark_interval=60) as emu,
+        httpx.AsyncClient(base_url=emu.url) as http,
+    ):
+        rv = (await http.get(PODS)).json()["metadata"]["resourceVersion"]
+        params = {
+            "watch": "1",
+            "resourceVersion": rv,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": "1",
+        }
+        async with http.stream("GET", PODS, params=params) as stream:
+            await http.post(PODS, json=pod("x"))
+            events = await read_all_events(stream)
+    assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+    assert int(events[1]["object"]["metadata"]["resourceVersion"]) >= int(
+        events[0]["object"]["metadata"]["resourceVersion"]
+    )
+
+
 async def test_resume_from_a_bookmark_loses_no_event(http: httpx.AsyncClient) -> None:
     rv = (await http.get(PODS)).json()["metadata"]["resourceVersion"]
     async with http.stream(

@@ -21,13 +21,14 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from nats_tower_operator.emulator import discovery, errors
+from nats_tower_operator.emulator import discovery, errors, protobuf
 from nats_tower_operator.emulator import representation as rep_mod
 from nats_tower_operator.emulator.audit import AuditLog, AuditRecord
 from nats_tower_operator.emulator.auth import AccessControl, Attributes
 from nats_tower_operator.emulator.errors import ApiError
 from nats_tower_operator.emulator.faults import Faults
 from nats_tower_operator.emulator.jsonutil import JsonObj, dumps
+from nats_tower_operator.emulator.protobuf import ProtobufError
 from nats_tower_operator.emulator.representation import Representation
 from nats_tower_operator.emulator.resources import ResourceType
 from nats_tower_operator.emulator.selectors import FieldSelector, LabelSelector, SelectorError
@@ -101,7 +102,6 @@ class _Api:
         self.audit = audit
         self.access = access
         self.settings = settings
-        self.streams: set[web.StreamResponse] = set()
 
     # --- entry point ----------------------------------------------------------------------
 
@@ -347,6 +347,14 @@ class _Api:
         raw = await request.read()
         if not raw:
             return None
+        if request.content_type == protobuf.MEDIA_TYPE:
+            try:
+                return protobuf.decode(raw)
+            except ProtobufError as exc:
+                raise errors.unsupported_media_type(
+                    f"the body of the request was in an unknown format - {exc}; accepted media "
+                    "types include: application/json, application/yaml"
+                ) from None
         try:
             if "yaml" in request.content_type:
                 return yaml.safe_load(raw)
@@ -537,8 +545,6 @@ class _Api:
         else:
             allowed = True
         status: JsonObj = {"allowed": allowed}
-        if not allowed:
-            status["reason"] = "denied by an emulator access rule"
         return {
             "kind": "SelfSubjectAccessReview",
             "apiVersion": "authorization.k8s.io/v1",
@@ -591,18 +597,15 @@ class _Api:
             await response.write(self._event("ERROR", gone, rt, rep))
             await response.write_eof()
             return response
-        self.streams.add(response)
         try:
             aborted = await self._pump(
                 request, response, watcher, rt, rep, timeout=timeout, bookmarks=bookmarks
             )
-        except (ConnectionError, asyncio.CancelledError):
-            self.store.stop_watch(watcher)
-            self.streams.discard(response)
-            raise
+        except ConnectionError:
+            log.debug("watch client went away")
+            return response
         finally:
             self.store.stop_watch(watcher)
-            self.streams.discard(response)
         if not aborted:
             with contextlib.suppress(ConnectionError):
                 await response.write_eof()

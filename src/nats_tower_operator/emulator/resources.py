@@ -274,6 +274,18 @@ META_PATCH_SCHEMA: PatchSchema = {
     "metadata.ownerReferences": ListStrategy("uid"),
 }
 
+DEPLOYMENT_PATCH_SCHEMA: PatchSchema = {
+    **META_PATCH_SCHEMA,
+    **{
+        f"spec.template.{key}": strategy
+        for key, strategy in POD_PATCH_SCHEMA.items()
+        if key.startswith("spec.")
+    },
+    "status.conditions": ListStrategy("type"),
+}
+
+SERVICE_PATCH_SCHEMA: PatchSchema = {**META_PATCH_SCHEMA, "spec.ports": ListStrategy("port")}
+
 _POD_MUTABLE_NOTE = (
     "pod updates may not change fields other than `spec.containers[*].image`,"
     "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
@@ -872,6 +884,50 @@ def builtin_types() -> list[ResourceType]:
             singular="lease",
             patch_schema=META_PATCH_SCHEMA,
             behaviour=LeaseBehaviour(),
+        ),
+        # Stored without type-specific validation and without controllers, so that
+        # deployment manifests (kustomize output) apply cleanly.
+        ResourceType(
+            "",
+            "v1",
+            "services",
+            "Service",
+            True,
+            singular="service",
+            short_names=("svc",),
+            categories=("all",),
+            subresources=frozenset({"status"}),
+            patch_schema=SERVICE_PATCH_SCHEMA,
+        ),
+        ResourceType(
+            "apps",
+            "v1",
+            "deployments",
+            "Deployment",
+            True,
+            singular="deployment",
+            short_names=("deploy",),
+            categories=("all",),
+            subresources=frozenset({"status"}),
+            has_generation=True,
+            patch_schema=DEPLOYMENT_PATCH_SCHEMA,
+        ),
+        *(
+            ResourceType(
+                "rbac.authorization.k8s.io",
+                "v1",
+                plural,
+                kind,
+                namespaced,
+                singular=kind.lower(),
+                patch_schema=META_PATCH_SCHEMA,
+            )
+            for plural, kind, namespaced in (
+                ("roles", "Role", True),
+                ("rolebindings", "RoleBinding", True),
+                ("clusterroles", "ClusterRole", False),
+                ("clusterrolebindings", "ClusterRoleBinding", False),
+            )
         ),
         ResourceType(
             "authorization.k8s.io",

@@ -256,6 +256,8 @@ def build_operator(
             namespace=namespace,
             label_selector=consumer_selector,
             metadata_only=True,
+            # Discovery is cheap; a NACK install is picked up within seconds.
+            not_served_poll_interval=5.0,
         )
         if settings.watch_nack_accounts
         else None

@@ -237,10 +237,10 @@ def container_environment(docs: list[Doc], root: Path) -> dict[str, str]:
                 raise MissingKey(f"volume {mount['name']} key {item['key']}")
             (target / item["path"]).write_bytes(files[item["key"]])
         mounts[mount["mountPath"].rstrip("/") + "/"] = target
-    for name, value in env.items():
+    for name, text in env.items():
         for prefix, target in mounts.items():
-            if value.startswith(prefix):
-                env[name] = str(target / value[len(prefix) :])
+            if text.startswith(prefix):
+                env[name] = str(target / text[len(prefix) :])
     return env
 
 

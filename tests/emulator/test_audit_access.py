@@ -116,3 +116,13 @@ async def test_deny_rules_and_self_subject_access_review(
     await http.delete("/_emulator/access/deny")
     await asyncio.sleep(0)
     assert (await http.post(PODS, json=pod("yes"))).status_code == 201
+
+
+async def test_a_rejected_watch_is_recorded_once_with_its_code(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    r = await http.get(PODS, params={"watch": "1", "labelSelector": "a in b"})
+    assert r.status_code == 400
+    assert [(x.verb, x.code) for x in emu.audit.records] == [("watch", 400)]
+    bad_admin = await http.post("/_emulator/faults/fail", content=b"not json")
+    assert bad_admin.status_code == 400

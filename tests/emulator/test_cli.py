@@ -98,3 +98,36 @@ async def test_dev_cluster_reports_a_missing_crd_file(tmp_path: Path) -> None:
     _, err = await asyncio.wait_for(proc.communicate(), 15)
     assert proc.returncode == 2
     assert "cannot read CRD file" in err.decode()
+
+
+async def test_dev_cluster_with_tls(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    proc = await asyncio.create_subprocess_exec(
+        str(CLI),
+        "dev-cluster",
+        "--tls",
+        "--kubeconfig",
+        str(kubeconfig),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        banner = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
+        assert "serving https://127.0.0.1:" in banner
+        env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": str(kubeconfig)}
+        kubectl = await asyncio.create_subprocess_exec(
+            str(KUBECTL),
+            "get",
+            "namespaces",
+            "-o",
+            "name",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        out, err = await asyncio.wait_for(kubectl.communicate(), 30)
+        assert "namespace/default" in out.decode().split(), err.decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,8 +149,10 @@ class _Api:
                     )
                 )
                 if verb == "watch":
-                    self.audit.record(AuditRecord(user=user, code=200, **record))
-                    return await self.watch(request, target)
+                    entry = AuditRecord(user=user, code=200, **record)
+                    return await self.watch(
+                        request, target, opened=lambda: self.audit.record(entry)
+                    )
                 response = await self.resource(request, target, verb, user)
         except ApiError as exc:
             response = _json_response(exc.status, exc.code, exc.headers)
@@ -431,11 +433,10 @@ class _Api:
                     include_object=request.query.get("includeObject", "Metadata"),
                 )
             )
-        typed = rt.patch_schema is None
         items = []
         for obj in page.items:
             served = self.store.view(rt, obj)
-            if not typed:
+            if not rt.custom:
                 served = {k: v for k, v in served.items() if k not in ("kind", "apiVersion")}
             items.append(served)
         return _json_response(
@@ -555,7 +556,10 @@ class _Api:
 
     # --- watch ----------------------------------------------------------------------------
 
-    async def watch(self, request: web.Request, target: _Target) -> web.StreamResponse:
+    async def watch(
+        self, request: web.Request, target: _Target, *, opened: Callable[[], None]
+    ) -> web.StreamResponse:
+        """Serve a watch; ``opened`` runs once the request is accepted (before streaming)."""
         rt = self._type(target)
         if target.name:
             raise errors.method_not_allowed(
@@ -566,7 +570,9 @@ class _Api:
         rep = rep_mod.negotiate(request.headers.get("Accept"), is_list=True, is_watch=True)
         timeout_text = query.get("timeoutSeconds")
         try:
-            timeout = float(timeout_text) if timeout_text else self.settings.watch_timeout
+            timeout = float(timeout_text) if timeout_text else 0.0
+            if timeout <= 0:  # like kube-apiserver: 0 or absent means the server's default
+                timeout = self.settings.watch_timeout
         except ValueError:
             raise errors.bad_request(f'timeoutSeconds: Invalid value: "{timeout_text}"') from None
         bookmarks = _bool(query.get("allowWatchBookmarks"))
@@ -588,16 +594,19 @@ class _Api:
             ).status
         if watcher is not None and initial_events:
             watcher.push("BOOKMARK", ("initial-events-end", self.store.resource_version))
+        opened()
         response = web.StreamResponse(
             status=200, headers={"Content-Type": _JSON, "Cache-Control": "no-cache, private"}
         )
         response.enable_chunked_encoding()
-        await response.prepare(request)
         if watcher is None:
-            await response.write(self._event("ERROR", gone, rt, rep))
-            await response.write_eof()
+            with contextlib.suppress(ConnectionError):
+                await response.prepare(request)
+                await response.write(self._event("ERROR", gone, rt, rep))
+                await response.write_eof()
             return response
         try:
+            await response.prepare(request)
             aborted = await self._pump(
                 request, response, watcher, rt, rep, timeout=timeout, bookmarks=bookmarks
             )
@@ -708,10 +717,11 @@ class _Api:
     async def admin(self, request: web.Request) -> web.Response:
         path = request.path[len("/_emulator/") :].strip("/")
         method = request.method
-        body = await request.json() if request.can_read_body else {}
-        if not isinstance(body, dict):
-            body = {}
         try:
+            raw = await request.read()
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
             if path == "healthz":
                 return _json_response(
                     {"status": "ok", "resourceVersion": str(self.store.resource_version)}
@@ -762,9 +772,6 @@ class _Api:
         except (KeyError, ValueError, TypeError) as exc:
             return _json_response({"error": f"bad admin request: {exc}"}, 400)
         return _json_response({"error": f"unknown admin endpoint {method} /_emulator/{path}"}, 404)
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_app(

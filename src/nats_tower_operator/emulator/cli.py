@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks"
     )
+    parser.add_argument(
+        "--tls", action="store_true", help="serve HTTPS with a throwaway self-signed certificate"
+    )
     parser.set_defaults(handler=run_dev_cluster)
 
 
@@ -66,6 +69,7 @@ def run_dev_cluster(args: argparse.Namespace) -> int:
             kubeconfig=args.kubeconfig,
             crds=crds,
             bookmark_interval=args.bookmark_interval,
+            tls=args.tls,
         )
     )
 
@@ -77,13 +81,21 @@ async def _serve(
     kubeconfig: Path,
     crds: list[dict[str, object]],
     bookmark_interval: float,
+    tls: bool,
 ) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with Emulator.running(host=host, port=port, bookmark_interval=bookmark_interval) as emu:
+    emu = Emulator(bookmark_interval=bookmark_interval, tls=tls)
+    try:
+        await emu.start(host=host, port=port)
+    except (OSError, RuntimeError) as exc:
+        print(f"dev-cluster: cannot start: {exc}", file=sys.stderr)
+        await emu.stop()
+        return 1
+    try:
         for crd in crds:
             emu.register_crd(crd)
         path = emu.write_kubeconfig(kubeconfig)
@@ -91,5 +103,7 @@ async def _serve(
             f"Kubernetes API emulator serving {emu.url}; kubeconfig written to {path}", flush=True
         )
         await stop.wait()
+    finally:
+        await emu.stop()
     print("Kubernetes API emulator stopped", flush=True)
     return 0

@@ -185,6 +185,7 @@ def custom_resource_types(crd: JsonObj) -> list[ResourceType]:
                 patch_schema=None,
                 behaviour=CustomResourceBehaviour(version=version),
                 storage_version=bool(version.get("storage", False)),
+                custom=True,
             )
         )
     types.sort(key=lambda t: t.storage_version)

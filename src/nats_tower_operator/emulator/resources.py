@@ -120,7 +120,11 @@ class ResourceType:
     patch_schema: PatchSchema | None = field(default_factory=dict)
     behaviour: Behaviour = field(default_factory=Behaviour)
     virtual: bool = False
+    """Not stored (e.g. SelfSubjectAccessReview: create answers a computed object)."""
     storage_version: bool = True
+    """This version is the storage version of its bucket."""
+    custom: bool = False
+    """Served from a CRD (list items then keep their kind/apiVersion, as on a real server)."""
 
     @property
     def api_version(self) -> str:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -28,6 +29,7 @@ from nats_tower_operator.emulator.faults import Faults
 from nats_tower_operator.emulator.gc import GarbageCollector, NamespaceController
 from nats_tower_operator.emulator.jsonutil import JsonObj
 from nats_tower_operator.emulator.store import Store
+from nats_tower_operator.emulator.tls import ServerCertificate, make_certificate
 
 __all__ = ["Emulator"]
 
@@ -44,6 +46,7 @@ class Emulator:
         bookmark_interval: float = 60.0,
         watch_timeout: float = 1800.0,
         tokens: Mapping[str, str] | None = None,
+        tls: bool = False,
     ) -> None:
         self.store = Store(window=event_window)
         self.crds = CrdController(self.store)
@@ -65,6 +68,8 @@ class Emulator:
         self._runner: web.AppRunner | None = None
         self._host = "127.0.0.1"
         self._port = 0
+        self._tls = tls
+        self.certificate: ServerCertificate | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -80,12 +85,15 @@ class Emulator:
             await emu.stop()
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Serve HTTP on ``host:port``."""
+        """Serve HTTP (HTTPS with ``tls=True``) on ``host:port``."""
+        if self._tls and self.certificate is None:
+            self.certificate = await make_certificate()
+        context = self.certificate.server_context() if self.certificate else None
         runner = web.AppRunner(
             self.app, access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=context)
         await site.start()
         self._runner = runner
         self._host = host
@@ -98,6 +106,9 @@ class Emulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.certificate is not None:
+            self.certificate.remove()
+            self.certificate = None
 
     @property
     def port(self) -> int:
@@ -106,8 +117,15 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:41234``."""
-        return f"http://{self._host}:{self._port}"
+        """Base URL, e.g. ``http://127.0.0.1:41234`` (``https`` with ``tls=True``)."""
+        scheme = "https" if self._tls else "http"
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{scheme}://{host}:{self._port}"
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        """The PEM certificate clients must trust (None without TLS)."""
+        return self.certificate.cert_pem if self.certificate else None
 
     def write_kubeconfig(
         self,
@@ -120,9 +138,27 @@ class Emulator:
         """Write a kubeconfig pointing at this emulator and return its path."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(
-            yaml.safe_dump(kubeconfig(self.url, namespace=namespace, token=token, context=context))
-        )
+        doc = kubeconfig(self.url, namespace=namespace, token=token, context=context)
+        if self.ca_pem is not None:
+            ca = base64.b64encode(self.ca_pem).decode()
+            doc["clusters"][0]["cluster"]["certificate-authority-data"] = ca
+        target.write_text(yaml.safe_dump(doc))
+        return target
+
+    def write_service_account(
+        self, directory: str | Path, *, token: str = DEFAULT_TOKEN, namespace: str = "default"
+    ) -> Path:
+        """Write the in-cluster service-account files (``token``, ``namespace``, ``ca.crt``).
+
+        With ``KUBERNETES_SERVICE_HOST=127.0.0.1`` and ``KUBERNETES_SERVICE_PORT=`` :attr:`port`
+        this reproduces what a pod sees; ``ca.crt`` is only written with ``tls=True``.
+        """
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "token").write_text(token)
+        (target / "namespace").write_text(namespace)
+        if self.ca_pem is not None:
+            (target / "ca.crt").write_bytes(self.ca_pem)
         return target
 
     def register_crd(self, manifest: JsonObj) -> JsonObj:

@@ -93,3 +93,29 @@ async def test_lease_leader_election_pattern(http: httpx.AsyncClient) -> None:
     invalid = await http.post(LEASES, json=bad)
     assert invalid.status_code == 422
     assert invalid.json()["details"]["causes"][0]["field"] == "spec.leaseDurationSeconds"
+
+
+async def test_timestamps_are_normalized_and_checked(http: httpx.AsyncClient) -> None:
+    lease = {
+        "metadata": {"name": "t"},
+        "spec": {
+            "holderIdentity": "a",
+            "renewTime": "2025-01-01T01:00:00.5+01:00",
+            "acquireTime": "2025-01-01T00:00:00Z",
+        },
+    }
+    created = (await http.post(LEASES, json=lease)).json()
+    assert created["spec"]["renewTime"] == "2025-01-01T00:00:00.500000Z"
+    assert created["spec"]["acquireTime"] == "2025-01-01T00:00:00.000000Z"
+    bad = await http.post(
+        LEASES, json={"metadata": {"name": "u"}, "spec": {"renewTime": "yesterday"}}
+    )
+    assert bad.status_code == 400
+    assert bad.json()["message"].startswith(
+        'Lease in version "coordination.k8s.io/v1" cannot be handled as a Lease: '
+        'parsing time "yesterday"'
+    )
+    event = (
+        await http.post(NEW, json=new_event("timed", eventTime="2025-01-01T00:00:00+00:00"))
+    ).json()
+    assert event["eventTime"] == "2025-01-01T00:00:00.000000Z"

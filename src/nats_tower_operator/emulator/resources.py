@@ -14,6 +14,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from nats_tower_operator.emulator import validation as v
@@ -209,6 +210,53 @@ def _immutable_causes(new: JsonObj, old: JsonObj, fields: tuple[str, ...]) -> li
         if new.get("immutable") is not True:
             causes.append(v.forbidden("immutable", "field is immutable when `immutable` is set"))
     return causes
+
+
+_TIME = "%Y-%m-%dT%H:%M:%SZ"
+_MICRO_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+TimePaths = tuple[tuple[tuple[str, ...], bool], ...]
+"""Timestamp fields as (path, is MicroTime)."""
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _time_fields(obj: JsonObj, paths: TimePaths) -> list[tuple[JsonObj, str, bool]]:
+    found = []
+    for path, micro in paths:
+        node: Any = obj
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get(path[-1]) is not None:
+            found.append((node, path[-1], micro))
+    return found
+
+
+def _time_error(obj: JsonObj, paths: TimePaths, kind: str, group_version: str) -> str | None:
+    """The decoding error for an unparsable timestamp (Go's time parsing), or None."""
+    for node, key, micro in _time_fields(obj, paths):
+        if _parse_time(node[key]) is None:
+            layout = "2006-01-02T15:04:05.000000Z07:00" if micro else "2006-01-02T15:04:05Z07:00"
+            return (
+                f'{kind} in version "{group_version}" cannot be handled as a {kind}: '
+                f'parsing time "{node[key]}" as "{layout}": cannot parse "{node[key]}"'
+            )
+    return None
+
+
+def _normalize_times(obj: JsonObj, paths: TimePaths) -> None:
+    """Rewrite timestamps as the server serializes metav1.Time / metav1.MicroTime."""
+    for node, key, micro in _time_fields(obj, paths):
+        moment = _parse_time(node[key])
+        if moment is not None:
+            node[key] = moment.astimezone(UTC).strftime(_MICRO_TIME if micro else _TIME)
 
 
 # --- namespaces ---------------------------------------------------------------------------
@@ -653,10 +701,31 @@ def _legacy_event_causes(obj: JsonObj, *, core: bool) -> list[Cause]:
     return causes
 
 
+_CORE_EVENT_TIMES: TimePaths = (
+    (("eventTime",), True),
+    (("series", "lastObservedTime"), True),
+    (("firstTimestamp",), False),
+    (("lastTimestamp",), False),
+)
+_V1_EVENT_TIMES: TimePaths = (
+    (("eventTime",), True),
+    (("series", "lastObservedTime"), True),
+    (("deprecatedFirstTimestamp",), False),
+    (("deprecatedLastTimestamp",), False),
+)
+
+
 class CoreEventBehaviour(Behaviour):
     """``v1`` Events (the storage form), validated like the real legacy event API."""
 
     field_labels = _EVENT_FIELD_LABELS
+
+    def decode_error(self, obj: JsonObj) -> str | None:
+        return _time_error(obj, _CORE_EVENT_TIMES, "Event", "v1")
+
+    def to_storage(self, obj: JsonObj) -> JsonObj:
+        _normalize_times(obj, _CORE_EVENT_TIMES)
+        return obj
 
     def validate(self, obj: JsonObj, old: JsonObj | None) -> list[Cause]:
         return _legacy_event_causes(obj, core=True)
@@ -715,7 +784,11 @@ class EventsV1Behaviour(CoreEventBehaviour):
             if name in obj:
                 out[name] = obj[name]
         out.setdefault("involvedObject", {})
+        _normalize_times(out, _CORE_EVENT_TIMES)
         return out
+
+    def decode_error(self, obj: JsonObj) -> str | None:
+        return _time_error(obj, _V1_EVENT_TIMES, "Event", "events.k8s.io/v1")
 
     def from_storage(self, obj: JsonObj) -> JsonObj:
         out: JsonObj = {
@@ -759,8 +832,18 @@ class EventsV1Behaviour(CoreEventBehaviour):
 # --- leases and service accounts ---------------------------------------------------------
 
 
+_LEASE_TIMES: TimePaths = ((("spec", "acquireTime"), True), (("spec", "renewTime"), True))
+
+
 class LeaseBehaviour(Behaviour):
     """coordination.k8s.io Leases: positive durations, non-negative transitions."""
+
+    def decode_error(self, obj: JsonObj) -> str | None:
+        return _time_error(obj, _LEASE_TIMES, "Lease", "coordination.k8s.io/v1")
+
+    def to_storage(self, obj: JsonObj) -> JsonObj:
+        _normalize_times(obj, _LEASE_TIMES)
+        return obj
 
     def validate(self, obj: JsonObj, old: JsonObj | None) -> list[Cause]:
         causes: list[Cause] = []

@@ -17,20 +17,35 @@ Modules, one job each: :mod:`.store` (objects and write semantics), :mod:`.watch
 log, watchers), :mod:`.selectors`, :mod:`.patch` and :mod:`.schema` (pure functions),
 :mod:`.resources` and :mod:`.crd` (served types and their rules), :mod:`.gc` (garbage
 collector and namespace lifecycle), :mod:`.representation` (Accept negotiation, Table,
-PartialObjectMetadata), :mod:`.discovery`, :mod:`.app` (HTTP), :mod:`.faults`,
-:mod:`.audit`, :mod:`.auth`, :mod:`.server` (the :class:`Emulator` object) and
-:mod:`.cli` (``nats-tower-operator dev-cluster``).
+PartialObjectMetadata), :mod:`.protobuf` (the protobuf request bodies kubectl's typed
+clients send), :mod:`.discovery`, :mod:`.app` (HTTP), :mod:`.faults`, :mod:`.audit`,
+:mod:`.auth`, :mod:`.tls`, :mod:`.server` (the :class:`Emulator` object) and :mod:`.cli`
+(``nats-tower-operator dev-cluster``).
 
-Known simplifications: plain HTTP only (no TLS); server-side apply is approximated as a
-create-or-merge without managedFields; no admission (e.g. service account existence) and
-no kubelet (pods stay ``Pending`` and are deleted at once); ``fieldValidation`` is not
-enforced for built-in types; controllers (GC, namespace, CRD cleanup) act synchronously
-within the request that triggers them.
+Known simplifications: server-side apply is approximated as create-or-merge without
+managedFields; no admission plugins beyond namespace lifecycle (e.g. no service account
+check) and no kubelet or workload controllers (pods stay ``Pending`` and are deleted at
+once; Deployments, Services and RBAC objects are only stored); ``fieldValidation`` is not
+enforced for built-in types; protobuf request bodies are understood for Namespace, Secret,
+ConfigMap, ServiceAccount and SelfSubjectAccessReview only (responses are always JSON);
+the controllers (GC, namespace, CRD cleanup) act synchronously within the request that
+triggers them; TLS (optional) uses a throwaway self-signed certificate.
 """
 
+from nats_tower_operator.emulator.audit import AuditLog, AuditRecord
 from nats_tower_operator.emulator.crd import load_crd_file, load_nack_accounts_crd
 from nats_tower_operator.emulator.errors import ApiError
+from nats_tower_operator.emulator.faults import Faults
 from nats_tower_operator.emulator.server import Emulator
 from nats_tower_operator.emulator.store import Store
 
-__all__ = ["ApiError", "Emulator", "Store", "load_crd_file", "load_nack_accounts_crd"]
+__all__ = [
+    "ApiError",
+    "AuditLog",
+    "AuditRecord",
+    "Emulator",
+    "Faults",
+    "Store",
+    "load_crd_file",
+    "load_nack_accounts_crd",
+]

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 _JSON = "application/json"
 _PROTO_OPENAPI = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+_PROTO_OPENAPI_PREFIX = "application/com.github.proto-openapi.spec.v2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,9 +182,9 @@ class _Api:
         if path == "/apis":
             return _json_response(discovery.group_list(types))
         if path == "/openapi/v2":
-            if _PROTO_OPENAPI.split(".v1.0")[0] in request.headers.get("Accept", ""):
+            if _PROTO_OPENAPI_PREFIX in request.headers.get("Accept", ""):
                 # An empty protobuf message is a valid, empty OpenAPI v2 document.
-                return web.Response(body=b"", content_type=_PROTO_OPENAPI.split(";")[0])
+                return web.Response(body=b"", content_type=_PROTO_OPENAPI)
             major, minor = discovery.SERVER_VERSION
             return _json_response(
                 {

@@ -65,7 +65,8 @@ def test_seed_install_lands_in_the_namespace_with_merged_config(tmp_path: Path, 
             assert meta.get("namespace") == NAMESPACE, doc["kind"]
 
     config = one(docs, "ConfigMap")
-    assert config["metadata"]["name"] == CONFIGMAP
+    config_name = config["metadata"]["name"]
+    assert re.fullmatch(rf"{CONFIGMAP}-[a-z0-9]{{10}}", config_name), config_name  # hashed
     data = config["data"]
     assert data["NATS_TOWER_URL"] == TOWER_URL
     assert data["NATS_TOWER_CLUSTER_ID"] == CLUSTER_ID
@@ -84,7 +85,7 @@ def test_seed_install_lands_in_the_namespace_with_merged_config(tmp_path: Path, 
     env_keys = {k for k in data if k.startswith("NATS_TOWER_")}
     assert env_keys <= set(refs), env_keys - set(refs)
     for name, ref in refs.items():
-        assert ref["name"] == CONFIGMAP and ref["key"] == name
+        assert ref["name"] == config_name and ref["key"] == name
     assert not container.get("envFrom"), "env comes from explicit configMapKeyRefs"
 
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
@@ -92,7 +93,7 @@ def test_seed_install_lands_in_the_namespace_with_merged_config(tmp_path: Path, 
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
     installations = mounts["/etc/nats-tower-operator"]["configMap"]
-    assert installations["name"] == CONFIGMAP
+    assert installations["name"] == config_name
     assert installations["items"] == [{"key": "installations.yaml", "path": "installations.yaml"}]
     token = mounts["/var/run/secrets/nats-tower"]["secret"]
     assert token["secretName"] == one(docs, "Secret")["metadata"]["name"] == TOKEN_SECRET
@@ -126,6 +127,24 @@ def test_seed_install_with_token_gives_the_operator_a_valid_configuration(
     assert settings.log_format == "json"
     assert (settings.health_host, settings.health_port) == ("0.0.0.0", 8080)
     assert settings.resync_interval == 600.0
+
+
+def test_a_configuration_change_rolls_the_deployment(tmp_path: Path) -> None:
+    """The ConfigMap is generated: new values give it a new name, so the pod template changes."""
+    before = render_seed_install(tmp_path / "a", "cluster")
+    # Appended to the seed text: a second entry of its configMapGenerator list.
+    changed = (
+        "- name: nats-tower-operator-config\n  behavior: merge\n"
+        "  literals:\n    - NATS_TOWER_LOG_LEVEL=DEBUG\n"
+    )
+    after = render_seed_install(tmp_path / "b", "cluster", extra=changed)
+    names = [one(docs, "ConfigMap")["metadata"]["name"] for docs in (before, after)]
+    assert names[0] != names[1]
+    assert one(after, "ConfigMap")["data"]["NATS_TOWER_LOG_LEVEL"] == "DEBUG"
+    refs = {r["name"] for r in _env_refs(operator_container(after)).values()}
+    assert refs == {names[1]}
+    templates = [one(docs, "Deployment")["spec"]["template"] for docs in (before, after)]
+    assert templates[0] != templates[1]
 
 
 def test_seed_install_without_a_token_refuses_to_start(tmp_path: Path) -> None:
@@ -213,3 +232,21 @@ def test_image_can_be_pinned_with_kustomize_images(tmp_path: Path) -> None:
     )
     container = operator_container(docs)
     assert container["image"] == "ghcr.io/nats-tower/nats-tower-operator:v1.2.3"
+
+
+def test_token_placeholder_can_be_left_to_an_external_secret_manager(tmp_path: Path) -> None:
+    """The documented delete patch drops the placeholder; the pod still mounts the stable name."""
+    delete_placeholder = """
+patches:
+- patch: |
+    $patch: delete
+    apiVersion: v1
+    kind: Secret
+    metadata:
+      name: nats-tower-operator-token
+"""
+    docs = render_seed_install(tmp_path, "cluster", extra=delete_placeholder)
+    assert [d for d in docs if d["kind"] == "Secret"] == []
+    volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    token_volume = next(v["secret"] for v in volumes if "secret" in v)
+    assert token_volume["secretName"] == TOKEN_SECRET

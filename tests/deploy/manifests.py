@@ -96,17 +96,27 @@ _REMOTE = re.compile(
 _PLACEHOLDER = re.compile(r"<PUT (?:YOUR )?(?P<what>[A-Z ]+?) HERE[^>]*>")
 
 
-def fill_seed(text: str, *, namespace: str = NAMESPACE, checkout: str) -> str:
+@dataclass(frozen=True)
+class SeedValues:
+    """What a user puts in the seed's ``<PUT ... HERE>`` placeholders."""
+
+    namespace: str = NAMESPACE
+    tower_url: str = TOWER_URL
+    cluster_id: str = CLUSTER_ID
+    installation: str = INSTALLATION
+
+
+def fill_seed(text: str, *, checkout: str, values: SeedValues = SeedValues()) -> str:
     """The seed text with local paths for the remote bases and values for the placeholders."""
-    values = {
-        "NAMESPACE": namespace,
-        "NATS TOWER URL": TOWER_URL,
-        "CLUSTER ID": CLUSTER_ID,
-        "INSTALLATION IDENTIFIER": INSTALLATION,
+    by_placeholder = {
+        "NAMESPACE": values.namespace,
+        "NATS TOWER URL": values.tower_url,
+        "CLUSTER ID": values.cluster_id,
+        "INSTALLATION IDENTIFIER": values.installation,
     }
     text = _REMOTE.sub(lambda m: f"{checkout}/deploy/kustomize/{m.group('overlay') or ''}", text)
-    text = _PLACEHOLDER.sub(lambda m: values[m.group("what")], text)
-    assert "<PUT" not in text and "https://" in text  # only the Tower URL stays remote
+    text = _PLACEHOLDER.sub(lambda m: by_placeholder[m.group("what")], text)
+    assert "<PUT" not in text and "github.com" not in text
     return text
 
 
@@ -134,13 +144,13 @@ def checkout(tmp: Path) -> str:
 
 
 def render_seed_install(
-    tmp: Path, scope: str, *, extra: str = "", namespace: str = NAMESPACE
+    tmp: Path, scope: str, *, extra: str = "", values: SeedValues = SeedValues()
 ) -> list[Doc]:
     """Render the docs' kustomization for ``scope`` (``namespaced``/``cluster``) + ``extra``."""
     repo = checkout(tmp)
     site = tmp / f"site-{scope}"
     site.mkdir(exist_ok=True)
-    text = fill_seed(SEEDS[scope], namespace=namespace, checkout=repo) + extra
+    text = fill_seed(SEEDS[scope], checkout=repo, values=values) + extra
     (site / "kustomization.yaml").write_text(text)
     return kustomize(site)
 

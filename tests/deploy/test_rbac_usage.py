@@ -1,10 +1,12 @@
 """The rendered Role/ClusterRole allow every API request the operator makes, and nothing more.
 
-The operator runs in-process against the Kubernetes emulator with its own bearer token, mapped
-to the ServiceAccount user the rendered binding names, so the emulator's audit log tells its
-requests apart from the test's. A short scenario walks every code path that touches the API:
-issue (Secret get/create), restore an edited Secret (update), a Warning repeated on a bad pod
-(event create + patch), revocation after the grace period (Secret patch + delete).
+The operator runs in-process, configured only by what a pod of the rendered Deployment would
+get (env from the ConfigMap, the installations file, the token file), against the Kubernetes
+emulator with its own bearer token mapped to the ServiceAccount user the rendered binding
+names, so the emulator's audit log tells its requests apart from the test's. A short scenario
+walks every code path that touches the API: issue (Secret get/create), restore an edited
+Secret (update), a Warning repeated on a bad pod (event create + patch), revocation after the
+grace period (Secret patch + delete).
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ from nats_tower_operator.emulator.audit import AuditRecord
 from nats_tower_operator.kube import PODS, SECRETS, KubeClient
 from nats_tower_operator.sandbox import Environment
 
-from .manifests import OPERATOR, Rbac, one, render_seed_install
+from .manifests import (
+    OPERATOR,
+    TOKEN_GENERATOR,
+    Rbac,
+    SeedValues,
+    container_environment,
+    one,
+    render_seed_install,
+)
 
 OPERATOR_NAMESPACE = "team-a"
 OPERATOR_TOKEN = "deploy-rbac-operator-token"
@@ -79,16 +89,36 @@ async def _exercise(kube: KubeClient, namespace: str) -> None:
 async def test_rendered_rbac_covers_exactly_the_operators_requests(
     tmp_path: Path, scope: str, workload_namespace: str
 ) -> None:
-    docs = render_seed_install(tmp_path, scope, namespace=OPERATOR_NAMESPACE)
-    rbac = Rbac.from_docs(docs)
-    binding = one(docs, "RoleBinding" if scope == "namespaced" else "ClusterRoleBinding")
-    (subject,) = binding["subjects"]
-    user = f"system:serviceaccount:{subject['namespace']}:{subject['name']}"
-    assert user == f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR}"
-
     async with Environment.running(
         tmp_path / "env", namespaces=("default", "team-a", "team-b")
     ) as env:
+        # The docs' install for this environment; the operator gets the env vars and files a
+        # pod of the rendered Deployment would get, plus test-only speed-ups.
+        values = SeedValues(
+            namespace=OPERATOR_NAMESPACE,
+            tower_url=env.tower.url,
+            cluster_id=env.cluster_id,
+            installation=str(env.installation["public_key"]),
+        )
+        docs = render_seed_install(
+            tmp_path, scope, values=values, extra=TOKEN_GENERATOR.format(token=env.token)
+        )
+        pod_env = container_environment(docs, tmp_path / "pod")
+        pod_env.update(
+            NATS_TOWER_API_TOKEN="",  # the harness's default; the token file must serve
+            NATS_TOWER_HEALTH_ADDR="127.0.0.1:0",
+            NATS_TOWER_REVOKE_GRACE_PERIOD="0.5",
+        )
+        assert pod_env["NATS_TOWER_NAMESPACE"] == (
+            OPERATOR_NAMESPACE if scope == "namespaced" else ""
+        )
+
+        rbac = Rbac.from_docs(docs)
+        binding = one(docs, "RoleBinding" if scope == "namespaced" else "ClusterRoleBinding")
+        (subject,) = binding["subjects"]
+        user = f"system:serviceaccount:{subject['namespace']}:{subject['name']}"
+        assert user == f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR}"
+
         async with env.kube_client() as kube:
             env.emulator.access.tokens[OPERATOR_TOKEN] = user
             env.kubeconfig = env.emulator.write_kubeconfig(
@@ -97,10 +127,7 @@ async def test_rendered_rbac_covers_exactly_the_operators_requests(
                 token=OPERATOR_TOKEN,
             )
             handle = OperatorHandle(env)
-            overrides = {"NATS_TOWER_REVOKE_GRACE_PERIOD": "0.5"}
-            if scope == "namespaced":
-                overrides["NATS_TOWER_NAMESPACE"] = OPERATOR_NAMESPACE
-            await handle.start(**overrides)
+            await handle.start(**pod_env)
             try:
                 await asyncio.wait_for(_exercise(kube, workload_namespace), timeout=30)
                 await handle.idle()

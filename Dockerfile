@@ -2,7 +2,7 @@
 #   docker build -t ghcr.io/nats-tower/nats-tower-operator:<tag> .
 # Two stages: the build stage installs the package into a virtualenv; the final stage copies
 # only that virtualenv, runs as an unprivileged user and needs no writable filesystem
-# (deploy/kustomize runs it with readOnlyRootFilesystem).
+# (deployment/kustomize runs it with readOnlyRootFilesystem).
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -1,1 +1,1 @@
-"""Tests of the deploy/ manifests, the Dockerfile and the RBAC rules against real usage."""
+"""Tests of the deployment/ manifests, the Dockerfile and the RBAC rules against real usage."""

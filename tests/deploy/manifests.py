@@ -1,9 +1,9 @@
-"""Render the deploy/ manifests the way users do, and read them the way the cluster does.
+"""Render the deployment/ manifests the way users do, and read them the way the cluster does.
 
 * :func:`render_seed_install` writes the kustomization.yaml of the NATS Tower docs'
   "Installation" section (namespaced or cluster scoped, text kept verbatim apart from the
   repository URL and the ``<PUT ... HERE>`` placeholders) next to a copy of
-  ``deploy/kustomize`` and renders it with the real ``kubectl kustomize``.
+  ``deployment/kustomize`` and renders it with the real ``kubectl kustomize``.
 * :func:`container_environment` plays the kubelet's part for the operator container:
   resolves ``env`` (values, ConfigMap and Secret key refs, ``optional``) and materialises the
   ConfigMap/Secret volumes under a directory, so the operator's own settings loader can
@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-KUSTOMIZE_DIR = REPO / "deploy" / "kustomize"
+KUSTOMIZE_DIR = REPO / "deployment" / "kustomize"
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
 NAMESPACE = "nats-ops"
@@ -114,7 +114,9 @@ def fill_seed(text: str, *, checkout: str, values: SeedValues = SeedValues()) ->
         "CLUSTER ID": values.cluster_id,
         "INSTALLATION IDENTIFIER": values.installation,
     }
-    text = _REMOTE.sub(lambda m: f"{checkout}/deploy/kustomize/{m.group('overlay') or ''}", text)
+    text = _REMOTE.sub(
+        lambda m: f"{checkout}/deployment/kustomize/{m.group('overlay') or ''}", text
+    )
     text = _PLACEHOLDER.sub(lambda m: by_placeholder[m.group("what")], text)
     assert "<PUT" not in text and "github.com" not in text
     return text
@@ -136,8 +138,8 @@ def kustomize(directory: Path) -> list[Doc]:
 
 
 def checkout(tmp: Path) -> str:
-    """Copy deploy/kustomize to ``tmp/nats-tower-operator`` (a stand-in for the repo URL)."""
-    target = tmp / "nats-tower-operator" / "deploy" / "kustomize"
+    """Copy deployment/kustomize to ``tmp/nats-tower-operator`` (a stand-in for the repo URL)."""
+    target = tmp / "nats-tower-operator" / "deployment" / "kustomize"
     if not target.exists():
         shutil.copytree(KUSTOMIZE_DIR, target)
     return "../nats-tower-operator"

@@ -172,7 +172,7 @@ def test_a_replaced_configmap_without_required_keys_fails_at_pod_creation(tmp_pa
         "\nconfigMapGenerator:\n- name: nats-tower-operator-config\n  behavior: replace\n"
         "  literals:\n    - NATS_TOWER_URL=https://tower.example.com\n"
     )
-    docs = render_site(tmp_path, "resources:\n- {repo}/deploy/kustomize\n" + extra)
+    docs = render_site(tmp_path, "resources:\n- {repo}/deployment/kustomize\n" + extra)
     with pytest.raises(MissingKey, match="NATS_TOWER_CLUSTER_ID"):
         container_environment(docs, tmp_path / "pod")
 
@@ -227,7 +227,7 @@ def test_deployment_is_single_replica_hardened_and_probed() -> None:
 def test_image_can_be_pinned_with_kustomize_images(tmp_path: Path) -> None:
     docs = render_site(
         tmp_path,
-        "resources:\n- {repo}/deploy/kustomize\nimages:\n"
+        "resources:\n- {repo}/deployment/kustomize\nimages:\n"
         "- name: ghcr.io/nats-tower/nats-tower-operator\n  newTag: v1.2.3\n",
     )
     container = operator_container(docs)

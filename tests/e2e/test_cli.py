@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+INSTALLATION = "OC7OMSNNKRRZ3AQ3ZMBMYVDPBDI5UMFMZVJ6H4V5PNUUSM5UAB6BZFIT"
+
 
 def run(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
@@ -43,7 +45,7 @@ def test_run_with_valid_config_but_no_cluster_access_says_so(tmp_path: Path) -> 
         "NATS_TOWER_URL": "http://127.0.0.1:9",
         "NATS_TOWER_API_TOKEN_PATH": str(token),
         "NATS_TOWER_CLUSTER_ID": "c1",
-        "NATS_TOWER_DEFAULT_INSTALLATION": "OC7OMSNNKRRZ3AQ3ZMBMYVDPBDI5UMFMZVJ6H4V5PNUUSM5UAB6BZFIT",
+        "NATS_TOWER_DEFAULT_INSTALLATION": INSTALLATION,
         "KUBECONFIG": str(tmp_path / "missing-kubeconfig"),
         "HOME": str(tmp_path),
     }

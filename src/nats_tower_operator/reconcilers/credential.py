@@ -71,6 +71,7 @@ from nats_tower_operator.tower import (
     TowerBadRequest,
     TowerError,
     TowerUnauthorized,
+    User,
 )
 
 __all__ = ["CredentialReconciler", "ReconcilerOptions", "SecretLookup"]
@@ -233,7 +234,7 @@ class CredentialReconciler:
         if secret is None:
             tombstone = self._tombstones.pop(str(request), None)
             if tombstone is not None and _same_credential(tombstone, wish):
-                return await self._restore_deleted(request, wish, targets, tombstone)
+                return await self._restore(request, wish, targets, tombstone, base=None)
             return await self._issue(
                 request, wish, targets, base=None, generation=1, reason=Reason.CREATED
             )
@@ -283,7 +284,7 @@ class CredentialReconciler:
             and {CREDS_KEY, URLS_KEY, ACCOUNT_NAME_KEY} <= keys
         )
         if not intact:
-            return await self._restore(request, wish, targets, secret, own)
+            return await self._restore(request, wish, targets, own, base=secret)
 
         now = self._clock()
         renew_at = self._renew_at(secret, own)
@@ -359,96 +360,75 @@ class CredentialReconciler:
             return await self._tower_failed(targets, wish, request.namespace, exc)
         self._verified.put(str(request), self._clock())
         if ",".join(urls) != secret.get("urls", ""):
-            issued = Issued(
-                user_id=user.id,
-                user_name=own.user_name or user.name,
-                user_public_key=user.public_key,
-                urls=tuple(urls),
-                account_name=own.account,
-                installation=own.installation,
-                role=own.role,
-                generation=own.generation,
-                creds=user.creds,
-            )
-            await self._write(request, issued, base=secret)
-            await self._tell(
-                targets,
-                "Normal",
-                Reason.UPDATED,
-                f"Secret {request.name}: NATS URLs changed in Tower",
+            await self._rewrite(
+                request,
+                own,
+                user,
+                urls,
+                base=secret,
+                targets=targets,
+                reason=Reason.UPDATED,
+                message=f"Secret {request.name}: NATS URLs changed in Tower",
             )
             return Result()
         return None
-
-    async def _restore_deleted(
-        self,
-        request: Request,
-        wish: rules.Desired,
-        targets: Sequence[rules.Consumer],
-        own: Ownership,
-    ) -> Result:
-        """A managed Secret was deleted while still used: write its user back."""
-        try:
-            user = await self._issuer.lookup_user(own.user_id)
-            urls = await self._issuer.installation_urls(wish.installation) if user else ()
-        except TowerError as exc:
-            self._tombstones[str(request)] = own  # keep it for the retry
-            return await self._tower_failed(targets, wish, request.namespace, exc)
-        if user is None:
-            return await self._issue(
-                request,
-                wish,
-                targets,
-                base=None,
-                generation=own.generation + 1,
-                reason=Reason.REISSUED,
-                note="the deleted Secret's Tower user is gone",
-            )
-        issued = Issued(
-            user_id=user.id,
-            user_name=own.user_name or user.name,
-            user_public_key=user.public_key,
-            urls=tuple(urls),
-            account_name=own.account,
-            installation=own.installation,
-            role=own.role,
-            generation=own.generation,
-            creds=user.creds,
-        )
-        await self._write(request, issued, base=None)
-        await self._tell(
-            targets,
-            "Normal",
-            Reason.RESTORED,
-            f"Secret {request.name} was deleted; its credentials were restored",
-        )
-        return Result()
 
     async def _restore(
         self,
         request: Request,
         wish: rules.Desired,
         targets: Sequence[rules.Consumer],
-        secret: Mapping[str, Any],
         own: Ownership,
+        *,
+        base: Mapping[str, Any] | None,
     ) -> Result:
-        """The Secret was edited: write the same user's credentials back."""
+        """Write the same user's credentials back into a Secret that was edited or deleted.
+
+        ``base`` is the edited Secret (replaced) or None when it was deleted (created again).
+        """
+        what = "deleted" if base is None else "modified"
         try:
             user = await self._issuer.lookup_user(own.user_id)
-            if user is None:
-                return await self._issue(
-                    request,
-                    wish,
-                    targets,
-                    base=secret,
-                    generation=own.generation + 1,
-                    reason=Reason.REISSUED,
-                    replaces=None,
-                    note="the Secret was edited and its Tower user is gone",
-                )
-            urls = await self._issuer.installation_urls(wish.installation)
+            urls = await self._issuer.installation_urls(wish.installation) if user else ()
         except TowerError as exc:
+            if base is None:
+                self._tombstones[str(request)] = own  # keep it for the retry
             return await self._tower_failed(targets, wish, request.namespace, exc)
+        if user is None:
+            return await self._issue(
+                request,
+                wish,
+                targets,
+                base=base,
+                generation=own.generation + 1,
+                reason=Reason.REISSUED,
+                note=f"the Secret was {what} and its Tower user is gone",
+            )
+        await self._rewrite(
+            request,
+            own,
+            user,
+            urls,
+            base=base,
+            targets=targets,
+            reason=Reason.RESTORED,
+            message=f"Secret {request.name} was {what}; its credentials were restored",
+        )
+        return Result()
+
+    async def _rewrite(
+        self,
+        request: Request,
+        own: Ownership,
+        user: User,
+        urls: Sequence[str],
+        *,
+        base: Mapping[str, Any] | None,
+        targets: Sequence[rules.Consumer],
+        reason: str,
+        message: str,
+    ) -> None:
+        """Write the Secret again for the user it already records (same generation)."""
         issued = Issued(
             user_id=user.id,
             user_name=own.user_name or user.name,
@@ -460,14 +440,8 @@ class CredentialReconciler:
             generation=own.generation,
             creds=user.creds,
         )
-        await self._write(request, issued, base=secret)
-        await self._tell(
-            targets,
-            "Normal",
-            Reason.RESTORED,
-            f"Secret {request.name} was modified; its credentials were restored",
-        )
-        return Result()
+        await self._write(request, issued, base=base)
+        await self._tell(targets, "Normal", reason, message)
 
     # ------------------------------------------------------------------ issuing
 

@@ -44,6 +44,7 @@ from nats_tower_operator.reconcilers.consumers import ConsumerIndex
 from nats_tower_operator.reconcilers.labels import (
     ACCOUNT_NAME_KEY,
     CREDS_KEY,
+    ISSUED_AT_ANNOTATION,
     ORPHANED_SINCE_ANNOTATION,
     PREFIX,
     URLS_KEY,
@@ -269,14 +270,8 @@ class CredentialReconciler:
             return Result(requeue_after=0.0)
 
         if not _same_credential(own, wish):
-            return await self._issue(
-                request,
-                wish,
-                targets,
-                base=secret,
-                generation=own.generation + 1,
-                reason=Reason.UPDATED,
-                replaces=own,
+            return await self._reissue(
+                request, wish, targets, own, base=secret, reason=Reason.UPDATED, revoke_old=True
             )
 
         intact = (
@@ -289,14 +284,8 @@ class CredentialReconciler:
         now = self._clock()
         renew_at = self._renew_at(secret, own)
         if renew_at is not None and now >= renew_at:
-            return await self._issue(
-                request,
-                wish,
-                targets,
-                base=secret,
-                generation=own.generation + 1,
-                reason=Reason.RENEWED,
-                replaces=own,
+            return await self._reissue(
+                request, wish, targets, own, base=secret, reason=Reason.RENEWED, revoke_old=True
             )
 
         if self.resync_due(request):
@@ -308,7 +297,7 @@ class CredentialReconciler:
     def _renew_at(self, secret: Mapping[str, Any], own: Ownership) -> float | None:
         if own.expires_at is None:
             return None
-        issued = parse_time(_annotation(secret, PREFIX + "issued-at")) or own.expires_at
+        issued = parse_time(_annotation(secret, ISSUED_AT_ANNOTATION)) or own.expires_at
         return issued + (own.expires_at - issued) * self._opts.renew_fraction
 
     def _next_look(self, request: Request, renew_at: float | None) -> Result:
@@ -345,14 +334,14 @@ class CredentialReconciler:
                 return Result(requeue_after=self._opts.access_retry_interval)
             user = await self._issuer.lookup_user(own.user_id)
             if user is None:
-                return await self._issue(
+                return await self._reissue(
                     request,
                     wish,
                     targets,
+                    own,
                     base=secret,
-                    generation=own.generation + 1,
                     reason=Reason.REISSUED,
-                    replaces=None,
+                    revoke_old=False,
                     note="the Tower user was deleted in NATS Tower",
                 )
             urls = await self._issuer.installation_urls(wish.installation)
@@ -395,13 +384,14 @@ class CredentialReconciler:
                 self._tombstones[str(request)] = own  # keep it for the retry
             return await self._tower_failed(targets, wish, request.namespace, exc)
         if user is None:
-            return await self._issue(
+            return await self._reissue(
                 request,
                 wish,
                 targets,
+                own,
                 base=base,
-                generation=own.generation + 1,
                 reason=Reason.REISSUED,
+                revoke_old=False,
                 note=f"the Secret was {what} and its Tower user is gone",
             )
         await self._rewrite(
@@ -444,6 +434,30 @@ class CredentialReconciler:
         await self._tell(targets, "Normal", reason, message)
 
     # ------------------------------------------------------------------ issuing
+
+    async def _reissue(
+        self,
+        request: Request,
+        wish: rules.Desired,
+        targets: Sequence[rules.Consumer],
+        own: Ownership,
+        *,
+        base: Mapping[str, Any] | None,
+        reason: str,
+        revoke_old: bool,
+        note: str = "",
+    ) -> Result:
+        """Issue the next generation; with ``revoke_old`` the recorded user is revoked after."""
+        return await self._issue(
+            request,
+            wish,
+            targets,
+            base=base,
+            generation=own.generation + 1,
+            reason=reason,
+            replaces=own if revoke_old else None,
+            note=note,
+        )
 
     async def _issue(
         self,

@@ -1,0 +1,676 @@
+"""Benchmark plumbing: the whole system as separate processes on 127.0.0.1, and measuring it.
+
+:class:`BenchSystem` starts, in its own work directory,
+
+* the Kubernetes API emulator (``nats-tower-operator dev-cluster --nack-crd``),
+* the Tower-compatible server (``nats-tower-operator tower serve``) over a database provisioned
+  with the ``tower`` admin subcommands (an installation, an account ``operator``),
+* a real nats-server for the installation (``tower nats-config`` + ``nats-server -c``; the
+  installation's ``url`` is PATCHed over Tower's REST API to point at it),
+* and, on request, the operator (``nats-tower-operator run``, JSON logs to a file).
+
+Namespaces are created through the Kubernetes API and linked to the account over Tower's
+REST API. Every process is stopped at the end (SIGTERM, then SIGKILL), also on Ctrl-C or an
+error; an ``atexit`` hook kills whatever is still left. Helpers read CPU seconds and peak RSS
+from ``/proc``, Tower's per-endpoint request counts (``/api/_stats``), the emulator's audit
+log and the operator's Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import platform
+import secrets
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from nats_tower_operator.kube import NAMESPACES, KubeClient, KubeConfig
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+CLUSTER_ID = "bench-cluster"
+ACCOUNT = "operator"
+SECRET_LABEL = "nats-tower.com/nats-tower-secret"
+ACCOUNT_LABEL = "nats-tower.com/nats-tower-account"
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+
+# Go operator defaults (DESIGN.md section 2) as the operator's env knobs.
+GO_PARITY_ENV: dict[str, str] = {
+    "NATS_TOWER_WORKERS": "1",
+    "NATS_TOWER_KUBE_QPS": "5",
+    "NATS_TOWER_KUBE_BURST": "10",
+    "NATS_TOWER_CACHING": "false",
+    "NATS_TOWER_SERVER_SIDE_SELECTOR": "false",
+}
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_LIVE_PIDS: set[int] = set()
+
+
+def _kill_leftovers() -> None:
+    for pid in list(_LIVE_PIDS):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+atexit.register(_kill_leftovers)
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def say(line: str = "") -> None:
+    """Print one line now."""
+    print(line, flush=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def machine() -> str:
+    """One line describing this machine."""
+    return (
+        f"nproc={os.cpu_count()}, python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()} {platform.machine()}"
+    )
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The ``pct`` percentile (nearest rank) of ``values``; NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(pct / 100.0 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    """The median of ``values``; NaN when empty."""
+    return statistics.median(values) if values else float("nan")
+
+
+def table(rows: Iterable[Sequence[object]], *, header: Sequence[str] | None = None) -> str:
+    """A plain text table with left-aligned first column and right-aligned others."""
+    body = [[str(cell) for cell in row] for row in rows]
+    if header is not None:
+        body.insert(0, [str(h) for h in header])
+    if not body:
+        return ""
+    widths = [max(len(row[i]) for row in body if i < len(row)) for i in range(len(body[0]))]
+    lines = []
+    for n, row in enumerate(body):
+        cells = [
+            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0 and header is not None:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# --- /proc ----------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid``."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def _status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size (VmHWM) of ``pid`` in MiB."""
+    return _status_kb(pid, "VmHWM") / 1024.0
+
+
+def rss_mb(pid: int) -> float:
+    """Current resident set size (VmRSS) of ``pid`` in MiB."""
+    return _status_kb(pid, "VmRSS") / 1024.0
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+class Proc:
+    """One child process with its output in a log file."""
+
+    def __init__(self, name: str, process: asyncio.subprocess.Process, log: Path) -> None:
+        self.name = name
+        self.process = process
+        self.log = log
+        _LIVE_PIDS.add(process.pid)
+
+    @classmethod
+    async def spawn(
+        cls, name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None
+    ) -> Proc:
+        """Start ``argv`` with stdout+stderr appended to ``log``."""
+        with log.open("ab") as handle:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdout=handle,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+                env=dict(env) if env is not None else None,
+                cwd=str(REPO),
+            )
+        return cls(name, process, log)
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process has not exited yet."""
+        return self.process.returncode is None
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far."""
+        return cpu_seconds(self.pid)
+
+    def peak_rss_mb(self) -> float:
+        """Peak RSS in MiB so far."""
+        return peak_rss_mb(self.pid)
+
+    def check_alive(self) -> None:
+        """Raise if the process has exited."""
+        if not self.alive:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log}")
+
+    async def stop(self, *, timeout: float = 10.0) -> int | None:
+        """SIGTERM, wait up to ``timeout`` s, then SIGKILL; the exit code."""
+        try:
+            if self.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.terminate()
+                try:
+                    await asyncio.wait_for(self.process.wait(), timeout=timeout)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        self.process.kill()
+                    await self.process.wait()
+        finally:
+            _LIVE_PIDS.discard(self.pid)
+        return self.process.returncode
+
+
+async def _run_cli(*args: str, log: Path) -> str:
+    """Run ``nats-tower-operator <args>`` to completion; its stdout (stderr goes to ``log``)."""
+    with log.open("ab") as handle:
+        process = await asyncio.create_subprocess_exec(
+            PYTHON,
+            "-m",
+            "nats_tower_operator.cli",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=handle,
+            stdin=asyncio.subprocess.DEVNULL,
+            cwd=str(REPO),
+        )
+    _LIVE_PIDS.add(process.pid)
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        _LIVE_PIDS.discard(process.pid)
+    if process.returncode != 0:
+        raise RuntimeError(f"nats-tower-operator {args[0]} {args[1]} failed; see {log}")
+    return out.decode()
+
+
+async def _wait_for(
+    what: str, check: Any, *, proc: Proc | None = None, timeout: float = 30.0
+) -> Any:
+    """Poll the async ``check()`` until it returns something truthy (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None:
+            proc.check_alive()
+        with contextlib.suppress(OSError, httpx.HTTPError, ValueError):
+            value = await check()
+            if value:
+                return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready within {timeout:g} s")
+        await asyncio.sleep(0.05)
+
+
+# --- Prometheus text --------------------------------------------------------------------
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of metric ``name`` (exact name) whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        rest = line[len(name) :]
+        if rest and rest[0] not in "{ ":
+            continue
+        label_text = ""
+        if rest.startswith("{"):
+            label_text, _, rest = rest[1:].partition("}")
+        if any(f'{k}="{v}"' not in label_text for k, v in labels.items()):
+            continue
+        with contextlib.suppress(ValueError, IndexError):
+            total += float(rest.split()[0])
+    return total
+
+
+# --- the system -------------------------------------------------------------------------
+
+
+@dataclass
+class BenchSystem:
+    """Emulator + Tower server + nats-server (+ the operator), each its own process."""
+
+    workdir: Path
+    namespaces: tuple[str, ...]
+    token: str = field(default_factory=lambda: "bench-" + secrets.token_hex(16))
+    procs: dict[str, Proc] = field(default_factory=dict)
+    kubeconfig: Path = field(default=Path())
+    emulator_url: str = ""
+    tower_url: str = ""
+    nats_url: str = ""
+    health_url: str = ""
+    installation: dict[str, Any] = field(default_factory=dict)
+    account: dict[str, Any] = field(default_factory=dict)
+    installations_file: Path = field(default=Path())
+    operator_env_overrides: dict[str, str] = field(default_factory=dict)
+    _http: httpx.AsyncClient | None = None
+
+    # -- bring-up / tear-down --------------------------------------------------------------
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(
+        cls, *, namespaces: Sequence[str], workdir: Path | None = None
+    ) -> AsyncIterator[BenchSystem]:
+        """Start emulator, Tower and nats-server, provisioned for ``namespaces``; stop all after."""
+        if workdir is None:
+            prefix = time.strftime("nats-tower-bench-%Y%m%d-%H%M%S-")
+            workdir = Path(tempfile.mkdtemp(prefix=prefix))
+        system = cls(workdir=workdir, namespaces=tuple(namespaces))
+        system._http = httpx.AsyncClient(timeout=30.0)
+        try:
+            await system._start()
+            yield system
+        finally:
+            await system.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop every process (operator first) and close HTTP clients."""
+        for name in ("operator", "tower", "nats", "emulator"):
+            proc = self.procs.pop(name, None)
+            if proc is not None:
+                await proc.stop()
+        for proc in list(self.procs.values()):
+            await proc.stop()
+        self.procs.clear()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """A shared HTTP client for Tower, emulator admin and operator endpoints."""
+        assert self._http is not None
+        return self._http
+
+    async def _start(self) -> None:
+        work = self.workdir
+        admin_log = work / "tower-admin.log"
+        db = str(work / "tower.db")
+        # 1. the emulator
+        self.kubeconfig = work / "kubeconfig"
+        emu_port = free_port()
+        self.procs["emulator"] = await Proc.spawn(
+            "emulator",
+            [
+                PYTHON,
+                "-m",
+                "nats_tower_operator.cli",
+                "dev-cluster",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--port",
+                str(emu_port),
+                "--nack-crd",
+            ],
+            log=work / "emulator.log",
+        )
+        self.emulator_url = f"http://127.0.0.1:{emu_port}"
+        # 2. provision Tower's DB (installation, account) while the emulator starts
+        self.installation = json.loads(
+            await _run_cli(
+                "tower", "create-installation", "--db", db, "--name", "bench", log=admin_log
+            )
+        )
+        self.account = json.loads(
+            await _run_cli(
+                "tower",
+                "create-account",
+                "--db",
+                db,
+                "--installation",
+                str(self.installation["public_key"]),
+                "--name",
+                ACCOUNT,
+                log=admin_log,
+            )
+        )
+        # 3. nats-server for the installation
+        nats_dir = work / "nats"
+        nats_dir.mkdir()
+        conf = nats_dir / "nats-server.conf"
+        await _run_cli(
+            "tower",
+            "nats-config",
+            "--db",
+            db,
+            "--installation",
+            str(self.installation["public_key"]),
+            "--out",
+            str(conf),
+            "--resolver-dir",
+            str(nats_dir / "jwt"),
+            log=admin_log,
+        )
+        nats_port = free_port()
+        with conf.open("a") as handle:
+            handle.write(f'\nhost: "127.0.0.1"\nport: {nats_port}\n')
+        self.procs["nats"] = await Proc.spawn(
+            "nats",
+            [str(Path(PYTHON).parent / "nats-server"), "-c", str(conf)],
+            log=nats_dir / "nats-server.log",
+        )
+        self.nats_url = f"nats://127.0.0.1:{nats_port}"
+        # 4. the Tower server
+        tower_port = free_port()
+        self.procs["tower"] = await Proc.spawn(
+            "tower",
+            [
+                PYTHON,
+                "-m",
+                "nats_tower_operator.cli",
+                "tower",
+                "serve",
+                "--db",
+                db,
+                "--token",
+                self.token,
+                "--port",
+                str(tower_port),
+            ],
+            log=work / "tower.log",
+        )
+        self.tower_url = f"http://127.0.0.1:{tower_port}"
+        await _wait_for(
+            "tower", lambda: self._ok(f"{self.tower_url}/api/_stats"), proc=self.procs["tower"]
+        )
+        await _wait_for("nats-server", lambda: _tcp_open(nats_port), proc=self.procs["nats"])
+        # 5. point the installation at nats-server (REST), link the namespaces (REST)
+        await self.tower_request(
+            "PATCH",
+            f"nats_auth_operators/records/{self.installation['id']}",
+            json={"url": self.nats_url},
+        )
+        for namespace in self.namespaces:
+            await self.tower_request(
+                "POST",
+                "nats_auth_k8s_access/records",
+                json={
+                    "account": self.account["id"],
+                    "cluster": CLUSTER_ID,
+                    "namespace": namespace,
+                },
+            )
+        operator = await self.tower_request(
+            "GET", f"nats_auth_operators/records/{self.installation['id']}"
+        )
+        if operator.get("url") != self.nats_url:
+            raise RuntimeError("the installation's url does not point at the bench nats-server")
+        self.installations_file = work / "installations.yaml"
+        self.installations_file.write_text(f"{self.installation['public_key']}: {{}}\n")
+        # 6. the emulator is up: namespaces
+        await _wait_for(
+            "emulator",
+            lambda: self._ok(f"{self.emulator_url}/_emulator/healthz"),
+            proc=self.procs["emulator"],
+        )
+        await _wait_for("kubeconfig", lambda: _file_exists(self.kubeconfig))
+        async with self.kube_client() as kube:
+            for namespace in self.namespaces:
+                if namespace not in {"default", "kube-system"}:
+                    await kube.create(
+                        NAMESPACES,
+                        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+                    )
+        await self.reset_tower_stats()
+
+    async def _ok(self, url: str) -> bool:
+        headers = {"X-Token": self.token}
+        response = await self.http.get(url, headers=headers, timeout=2.0)
+        return response.status_code == 200
+
+    # -- the operator ----------------------------------------------------------------------
+
+    def operator_env(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The full environment of an operator process for this system."""
+        env = dict(os.environ)
+        env.update(
+            {
+                "NATS_TOWER_URL": self.tower_url,
+                "NATS_TOWER_API_TOKEN": self.token,
+                "NATS_TOWER_CLUSTER_ID": CLUSTER_ID,
+                "NATS_TOWER_DEFAULT_INSTALLATION": str(self.installation["public_key"]),
+                "NATS_TOWER_INSTALLATIONS_FILE_PATH": str(self.installations_file),
+                "NATS_TOWER_LOG_FORMAT": "json",
+                "KUBECONFIG": str(self.kubeconfig),
+            }
+        )
+        env.update(overrides or {})
+        return env
+
+    async def start_operator(
+        self, overrides: Mapping[str, str] | None = None, *, ready_timeout: float = 60.0
+    ) -> Proc:
+        """Start ``nats-tower-operator run``; return once ``/readyz`` answers 200."""
+        if "operator" in self.procs:
+            raise RuntimeError("the operator is already running")
+        self.operator_env_overrides = dict(overrides or {})
+        port = free_port()
+        self.health_url = f"http://127.0.0.1:{port}"
+        env = self.operator_env(
+            {**self.operator_env_overrides, "NATS_TOWER_HEALTH_ADDR": f"127.0.0.1:{port}"}
+        )
+        proc = await Proc.spawn(
+            "operator",
+            [PYTHON, "-m", "nats_tower_operator.cli", "run"],
+            log=self.workdir / "operator.log",
+            env=env,
+        )
+        self.procs["operator"] = proc
+        await self.wait_ready(timeout=ready_timeout)
+        return proc
+
+    async def wait_ready(self, *, timeout: float = 60.0) -> None:
+        """Poll the operator's ``/readyz`` until it answers 200."""
+        await _wait_for(
+            "operator /readyz",
+            lambda: self._ok(f"{self.health_url}/readyz"),
+            proc=self.procs["operator"],
+            timeout=timeout,
+        )
+
+    async def stop_operator(self) -> int | None:
+        """SIGTERM the operator (SIGKILL after 20 s); its exit code."""
+        proc = self.procs.pop("operator", None)
+        return None if proc is None else await proc.stop(timeout=20.0)
+
+    @property
+    def operator(self) -> Proc:
+        """The running operator process."""
+        return self.procs["operator"]
+
+    async def metrics(self) -> str:
+        """The operator's ``/metrics`` text."""
+        response = await self.http.get(f"{self.health_url}/metrics", timeout=5.0)
+        response.raise_for_status()
+        return response.text
+
+    async def wait_operator_idle(
+        self, *, settle: float = 1.0, timeout: float = 60.0, poll: float = 0.1
+    ) -> tuple[float, float]:
+        """Wait until queue depth is 0 and reconcile totals stop moving for ``settle`` s.
+
+        Returns ``(idle_at, reconciles)``: the monotonic time the operator last changed
+        (the last reconcile counted while the queue was empty) and the reconcile total.
+        """
+        deadline = time.monotonic() + timeout
+        last_total = -1.0
+        changed_at = time.monotonic()
+        while True:
+            self.operator.check_alive()
+            text = await self.metrics()
+            now = time.monotonic()
+            depth = metric_sum(text, "nats_tower_operator_workqueue_depth")
+            total = metric_sum(text, "nats_tower_operator_reconcile_total")
+            if total != last_total or depth > 0:
+                last_total, changed_at = total, now
+            elif now - changed_at >= settle:
+                return changed_at, total
+            if now > deadline:
+                raise TimeoutError(
+                    f"operator not idle within {timeout:g} s (depth {depth:g}, "
+                    f"reconciles {total:g})"
+                )
+            await asyncio.sleep(poll)
+
+    # -- Tower and emulator admin ------------------------------------------------------------
+
+    async def tower_request(
+        self, method: str, path: str, *, json: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One Tower REST call under ``/api/collections/``; the JSON answer."""
+        response = await self.http.request(
+            method,
+            f"{self.tower_url}/api/collections/{path}",
+            headers={"X-Token": self.token},
+            json=json,
+        )
+        if response.status_code >= 400:
+            raise RuntimeError(f"Tower {method} {path}: {response.status_code} {response.text}")
+        result: dict[str, Any] = response.json() if response.content else {}
+        return result
+
+    async def tower_stats(self) -> dict[str, Any]:
+        """``{"total": N, "requests": {"GET nats_auth_users": n, ...}}``."""
+        response = await self.http.get(
+            f"{self.tower_url}/api/_stats", headers={"X-Token": self.token}
+        )
+        response.raise_for_status()
+        stats: dict[str, Any] = response.json()
+        return stats
+
+    async def reset_tower_stats(self) -> None:
+        """Zero Tower's request counters."""
+        response = await self.http.delete(
+            f"{self.tower_url}/api/_stats", headers={"X-Token": self.token}
+        )
+        response.raise_for_status()
+
+    async def audit(self) -> list[dict[str, Any]]:
+        """The emulator's audit records (every API request since the last clear)."""
+        response = await self.http.get(f"{self.emulator_url}/_emulator/audit", timeout=60.0)
+        response.raise_for_status()
+        records: list[dict[str, Any]] = response.json()["records"]
+        return records
+
+    async def clear_audit(self) -> None:
+        """Forget the emulator's audit records."""
+        response = await self.http.delete(f"{self.emulator_url}/_emulator/audit")
+        response.raise_for_status()
+
+    def kube_client(self) -> KubeClient:
+        """An unthrottled Kubernetes client for the bench itself (the caller closes it)."""
+        return KubeClient(
+            KubeConfig.from_kubeconfig(str(self.kubeconfig)),
+            qps=0,
+            max_connections=200,
+            user_agent="nats-tower-bench",
+        )
+
+
+async def _tcp_open(port: int) -> bool:
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def _file_exists(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
+
+
+def labelled_pod(name: str, *, namespace: str, secret: str) -> dict[str, Any]:
+    """A pod carrying the operator's labels (the default installation applies)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {SECRET_LABEL: secret, ACCOUNT_LABEL: ACCOUNT, "app": "bench"},
+        },
+        "spec": {
+            "containers": [{"name": "app", "image": "busybox"}],
+            "volumes": [{"name": "creds", "secret": {"secretName": secret}}],
+        },
+    }
+
+
+def bench_namespaces(count: int) -> tuple[str, ...]:
+    """``bench-0`` ... ``bench-<count-1>``."""
+    return tuple(f"bench-{i}" for i in range(count))
+
+
+def run_main(coro: Any) -> int:
+    """``asyncio.run`` a benchmark's main coroutine; Ctrl-C tears down and exits 130."""
+    try:
+        code: int = asyncio.run(coro)
+        return code
+    except KeyboardInterrupt:
+        say("interrupted; everything stopped")
+        return 130
+    finally:
+        _kill_leftovers()

@@ -38,6 +38,11 @@ from nats_tower_operator.runtime.controller import Controller
 from nats_tower_operator.runtime.health import HealthServer
 from nats_tower_operator.runtime.manager import Manager
 from nats_tower_operator.runtime.metrics import Metrics
+from nats_tower_operator.runtime.ratelimit import (
+    BucketLimiter,
+    ItemExponentialLimiter,
+    MaxOfLimiter,
+)
 from nats_tower_operator.settings import Settings
 from nats_tower_operator.tower import CredentialIssuer, TowerClient
 
@@ -294,7 +299,17 @@ def build_operator(
             renew_fraction=settings.renew_fraction,
         ),
     )
-    controller = Controller("credentials", reconciler, workers=settings.workers, metrics=metrics)
+    controller = Controller(
+        "credentials",
+        reconciler,
+        workers=settings.workers,
+        metrics=metrics,
+        # Per-key backoff capped at 60 s (client-go: 300 s): after a Tower outage every
+        # pending credential is retried within a minute of Tower coming back.
+        limiter=MaxOfLimiter(
+            ItemExponentialLimiter(base=0.1, cap=60.0), BucketLimiter(qps=50, burst=300)
+        ),
+    )
     pods.add_handler(_consumer_handler(index, controller, PODS))
     if accounts is not None:
         accounts.add_handler(_consumer_handler(index, controller, NACK_ACCOUNTS))

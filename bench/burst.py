@@ -136,14 +136,19 @@ class SecretWatch:
                 await self._task
 
 
-async def _create_pods(
+async def create_pods(
     kube: KubeClient,
     plan: list[tuple[str, str, str]],
     *,
     concurrency: int,
     created_at: dict[tuple[str, str], float],
+    installation: str | None = None,
 ) -> int:
-    """Create the pods of ``plan`` (namespace, pod, secret); record each create's completion."""
+    """Create the pods of ``plan`` (namespace, pod, secret); record each create's completion.
+
+    With ``installation`` the pods carry the installation label; without it the operator's
+    default installation applies.
+    """
     limit = asyncio.Semaphore(concurrency)
     errors = 0
 
@@ -152,7 +157,11 @@ async def _create_pods(
         async with limit:
             try:
                 await kube.create(
-                    PODS, labelled_pod(pod, namespace=namespace, secret=secret), namespace=namespace
+                    PODS,
+                    labelled_pod(
+                        pod, namespace=namespace, secret=secret, installation=installation
+                    ),
+                    namespace=namespace,
                 )
             except KubeError:
                 errors += 1
@@ -211,7 +220,7 @@ async def run_burst(
                 started = time.monotonic()
                 deadline = started + time_limit
                 creating = asyncio.create_task(
-                    _create_pods(kube, plan, concurrency=concurrency, created_at=created_at)
+                    create_pods(kube, plan, concurrency=concurrency, created_at=created_at)
                 )
                 try:
                     result.create_errors = await asyncio.wait_for(

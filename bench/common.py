@@ -46,6 +46,7 @@ CLUSTER_ID = "bench-cluster"
 ACCOUNT = "operator"
 SECRET_LABEL = "nats-tower.com/nats-tower-secret"
 ACCOUNT_LABEL = "nats-tower.com/nats-tower-account"
+INSTALLATION_LABEL = "nats-tower.com/nats-tower-installation"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 # Go operator defaults (DESIGN.md section 2) as the operator's env knobs.
@@ -642,16 +643,17 @@ async def _file_exists(path: Path) -> bool:
     return path.exists() and path.stat().st_size > 0
 
 
-def labelled_pod(name: str, *, namespace: str, secret: str) -> dict[str, Any]:
-    """A pod carrying the operator's labels (the default installation applies)."""
+def labelled_pod(
+    name: str, *, namespace: str, secret: str, installation: str | None = None
+) -> dict[str, Any]:
+    """A pod carrying the operator's labels (without ``installation``, the default applies)."""
+    labels = {SECRET_LABEL: secret, ACCOUNT_LABEL: ACCOUNT, "app": "bench"}
+    if installation is not None:
+        labels[INSTALLATION_LABEL] = installation
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {SECRET_LABEL: secret, ACCOUNT_LABEL: ACCOUNT, "app": "bench"},
-        },
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
             "containers": [{"name": "app", "image": "busybox"}],
             "volumes": [{"name": "creds", "secret": {"secretName": secret}}],

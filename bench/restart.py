@@ -1,0 +1,227 @@
+"""Scenario 4 of docs benchmarks, scaled: restart the operator over existing Secrets.
+
+Creates ``--pods`` labelled pods over ``--namespaces`` namespaces, waits until the operator has
+written every Secret and is idle, stops it (SIGTERM), zeroes Tower's request counters and the
+emulator's audit log, and starts it again. Measures the time from the new process's start to
+``/readyz`` and to "queue idle" (``nats_tower_operator_workqueue_depth`` 0 and reconcile totals
+no longer moving), and counts Tower requests and Kubernetes writes (create/update/patch/delete
+in the emulator's audit) during the restart (target: zero of both), until idle and over a
+further ``--observe`` seconds.
+
+Run: ``.venv/bin/python bench/restart.py [--pods 2000] [--namespaces 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from burst import SecretWatch, create_pods
+from common import (
+    WRITE_VERBS,
+    BenchSystem,
+    bench_namespaces,
+    machine,
+    metric_sum,
+    run_main,
+    say,
+    table,
+)
+
+TARGET_S = 30.0
+
+
+@dataclass
+class RestartResult:
+    """What one restart run measured."""
+
+    pods: int
+    namespaces: int
+    setup_s: float = float("nan")
+    secrets: int = 0
+    stop_code: int | None = None
+    ready_s: float = float("nan")
+    idle_s: float = float("nan")
+    reconciles: dict[str, float] = field(default_factory=dict)
+    cpu_to_idle_s: float = float("nan")
+    peak_rss_mb: float = float("nan")
+    tower_at_idle: dict[str, Any] = field(default_factory=dict)
+    tower_after_observe: dict[str, Any] = field(default_factory=dict)
+    writes_at_idle: Counter[str] = field(default_factory=Counter)
+    writes_after_observe: Counter[str] = field(default_factory=Counter)
+    reads_after_observe: Counter[str] = field(default_factory=Counter)
+    observe_s: float = 0.0
+    explicit_installation: bool = False
+
+
+def _split_audit(records: list[dict[str, Any]]) -> tuple[Counter[str], Counter[str]]:
+    writes: Counter[str] = Counter()
+    reads: Counter[str] = Counter()
+    for record in records:
+        resource = record.get("resource") or record.get("path") or "?"
+        if record.get("subresource"):
+            resource = f"{resource}/{record['subresource']}"
+        key = f"{record.get('verb')} {resource}"
+        (writes if record.get("verb") in WRITE_VERBS else reads)[key] += 1
+    return writes, reads
+
+
+async def run_restart(
+    *,
+    pods: int,
+    namespaces: int,
+    concurrency: int,
+    setup_limit: float,
+    observe: float,
+    explicit_installation: bool,
+) -> RestartResult:
+    """Set up ``pods`` issued Secrets, restart the operator, measure."""
+    result = RestartResult(
+        pods=pods,
+        namespaces=namespaces,
+        observe_s=observe,
+        explicit_installation=explicit_installation,
+    )
+    names = bench_namespaces(namespaces)
+    plan = [(names[i % namespaces], f"pod-{i}", f"creds-{i}") for i in range(pods)]
+    expected = {(namespace, secret) for namespace, _pod, secret in plan}
+    async with BenchSystem.running(namespaces=names) as system:
+        say(f"system up in {system.workdir}; starting the operator")
+        installation = str(system.installation["public_key"]) if explicit_installation else None
+        await system.start_operator()
+        started = time.monotonic()
+        async with system.kube_client() as kube:
+            watch = SecretWatch(kube)
+            await watch.start()
+            try:
+                say(f"creating {pods} pods in {namespaces} namespaces")
+                created_at: dict[tuple[str, str], float] = {}
+                await create_pods(
+                    kube,
+                    plan,
+                    concurrency=concurrency,
+                    created_at=created_at,
+                    installation=installation,
+                )
+                await watch.wait_for(expected, deadline=started + setup_limit)
+            finally:
+                await watch.stop()
+        result.secrets = len(expected & watch.seen.keys())
+        if result.secrets < pods:
+            say(f"only {result.secrets}/{pods} Secrets within {setup_limit:g} s; restarting anyway")
+        await system.wait_operator_idle(settle=1.0, timeout=60.0)
+        result.setup_s = time.monotonic() - started
+        say(f"{result.secrets} Secrets issued in {result.setup_s:.1f} s; restarting the operator")
+
+        result.stop_code = await system.stop_operator()
+        await system.reset_tower_stats()
+        await system.clear_audit()
+        spawned = time.monotonic()
+        operator = await system.start_operator(ready_timeout=120.0)
+        result.ready_s = time.monotonic() - spawned
+        idle_at, _total = await system.wait_operator_idle(settle=2.0, timeout=120.0)
+        result.idle_s = idle_at - spawned
+        result.cpu_to_idle_s = operator.cpu_seconds()
+        text = await system.metrics()
+        result.reconciles = {
+            outcome: metric_sum(text, "nats_tower_operator_reconcile_total", result=outcome)
+            for outcome in ("success", "requeue", "error", "terminal")
+        }
+        result.tower_at_idle = await system.tower_stats()
+        result.writes_at_idle, _reads = _split_audit(await system.audit())
+        say(f"idle; observing {observe:g} s more")
+        await asyncio.sleep(observe)
+        operator.check_alive()
+        result.peak_rss_mb = operator.peak_rss_mb()
+        result.tower_after_observe = await system.tower_stats()
+        result.writes_after_observe, result.reads_after_observe = _split_audit(await system.audit())
+    return result
+
+
+def _fmt(value: float, unit: str = "", digits: int = 2) -> str:
+    return "-" if value != value else f"{value:.{digits}f}{unit}"
+
+
+def _counts(counter: dict[str, Any] | Counter[str]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counter.items())) or "none"
+
+
+def print_result(r: RestartResult) -> None:
+    """Print the figures and the targets."""
+    tower_idle = int(r.tower_at_idle.get("total", 0))
+    tower_obs = int(r.tower_after_observe.get("total", 0))
+    writes_idle = sum(r.writes_at_idle.values())
+    writes_obs = sum(r.writes_after_observe.values())
+    say()
+    labels = "installation label on pods" if r.explicit_installation else "default installation"
+    say(f"restart: {r.pods} pods, {r.namespaces} namespaces, {labels}; {machine()}")
+    rows = [
+        ("Secrets issued before restart", f"{r.secrets}/{r.pods} (in {r.setup_s:.1f} s)"),
+        ("old operator exit code", str(r.stop_code)),
+        ("process start -> /readyz", _fmt(r.ready_s, " s")),
+        ("process start -> queue idle", _fmt(r.idle_s, " s")),
+        *((f"  reconciles: {k}", f"{v:g}") for k, v in r.reconciles.items()),
+        ("operator CPU until idle", _fmt(r.cpu_to_idle_s, " s")),
+        ("operator peak RSS", _fmt(r.peak_rss_mb, " MiB", 1)),
+        ("Tower requests until idle", str(tower_idle)),
+        (f"Tower requests until idle + {r.observe_s:g} s", str(tower_obs)),
+        ("Kubernetes writes until idle", str(writes_idle)),
+        (f"Kubernetes writes until idle + {r.observe_s:g} s", str(writes_obs)),
+    ]
+    say(table(rows, header=("figure", "value")))
+    say(f"Tower requests by endpoint: {_counts(r.tower_after_observe.get('requests', {}))}")
+    say(f"Kubernetes writes: {_counts(r.writes_after_observe)}")
+    say(f"Kubernetes reads: {_counts(r.reads_after_observe)}")
+    say()
+    reconciled = sum(r.reconciles.values()) >= r.secrets
+    ok = r.idle_s <= TARGET_S and reconciled and tower_obs == 0 and writes_obs == 0
+    say(
+        f"target 4 (synced and every object reconciled in <= {TARGET_S:g} s, zero Tower "
+        f"requests, zero Kubernetes writes): {'MET' if ok else 'MISSED'} "
+        f"({_fmt(r.idle_s, ' s')}, {tower_obs} Tower requests, {writes_obs} writes, "
+        f"{sum(r.reconciles.values()):g} reconciles for {r.secrets} Secrets)"
+    )
+
+
+async def main(argv: list[str]) -> int:
+    """Parse flags, run, print; 0 when the restart made no Tower requests and no writes."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pods", type=int, default=2000)
+    parser.add_argument("--namespaces", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=64, help="concurrent pod creates")
+    parser.add_argument(
+        "--setup-time-limit", type=float, default=120.0, help="s to issue the Secrets"
+    )
+    parser.add_argument("--observe", type=float, default=10.0, help="s to keep counting after idle")
+    parser.add_argument(
+        "--explicit-installation",
+        action="store_true",
+        help="label pods with the installation instead of relying on the default",
+    )
+    args = parser.parse_args(argv)
+    if min(args.pods, args.namespaces, args.concurrency) < 1:
+        parser.error("counts must be positive")
+    result = await run_restart(
+        pods=args.pods,
+        namespaces=args.namespaces,
+        concurrency=args.concurrency,
+        setup_limit=args.setup_time_limit,
+        observe=args.observe,
+        explicit_installation=args.explicit_installation,
+    )
+    print_result(result)
+    clean = (
+        int(result.tower_after_observe.get("total", 0)) == 0
+        and not result.writes_after_observe
+        and result.secrets == result.pods
+    )
+    return 0 if clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main(sys.argv[1:])))

@@ -212,12 +212,22 @@ def _consumer_handler(index: ConsumerIndex, controller: Controller, resource: Re
     return handle
 
 
-def _secret_handler(controller: Controller, reconciler: CredentialReconciler) -> Any:
+def _secret_handler(
+    controller: Controller, reconciler: CredentialReconciler, metrics: Metrics
+) -> Any:
+    per_namespace: dict[str, int] = {}
+
     def handle(event: str, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+        meta = obj.get("metadata") or {}
+        namespace = str(meta.get("namespace", ""))
+        if event in ("ADDED", "DELETED"):
+            per_namespace[namespace] = per_namespace.get(namespace, 0) + (
+                1 if event == "ADDED" else -1
+            )
+            metrics.set_managed_secrets(namespace, per_namespace[namespace])
         if event == "DELETED":
             reconciler.secret_deleted(obj)
-        meta = obj.get("metadata") or {}
-        controller.enqueue(Request(str(meta.get("namespace", "")), str(meta.get("name", ""))))
+        controller.enqueue(Request(namespace, str(meta.get("name", ""))))
 
     return handle
 
@@ -298,6 +308,7 @@ def build_operator(
             resync_interval=settings.resync_interval,
             renew_fraction=settings.renew_fraction,
         ),
+        on_event=metrics.inc_event,
     )
     controller = Controller(
         "credentials",
@@ -313,7 +324,7 @@ def build_operator(
     pods.add_handler(_consumer_handler(index, controller, PODS))
     if accounts is not None:
         accounts.add_handler(_consumer_handler(index, controller, NACK_ACCOUNTS))
-    secrets.add_handler(_secret_handler(controller, reconciler))
+    secrets.add_handler(_secret_handler(controller, reconciler, metrics))
 
     manager = Manager(metrics=metrics)
     health = HealthServer(

@@ -126,6 +126,7 @@ class CredentialReconciler:
         secrets: SecretLookup,
         consumers_synced: Callable[[], bool],
         options: ReconcilerOptions,
+        on_event: Callable[[str, str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._kube = kube
@@ -135,6 +136,7 @@ class CredentialReconciler:
         self._secrets = secrets
         self._consumers_synced = consumers_synced
         self._opts = options
+        self._on_event = on_event
         self._clock = clock
         self._started = clock()
         self._force_before: float | None = None
@@ -736,6 +738,8 @@ class CredentialReconciler:
             )
         for consumer in targets[:MAX_EVENT_TARGETS]:
             await self._events.record(_involved(consumer), type_, reason, message)
+        if self._on_event is not None and targets:
+            self._on_event(type_, reason)
 
     async def _tell_once(
         self, targets: Sequence[rules.Consumer], reason: str, message: str

@@ -19,9 +19,12 @@ import argparse
 import asyncio
 import contextlib
 import random
+import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from common import (
@@ -30,9 +33,12 @@ from common import (
     bench_namespaces,
     labelled_pod,
     machine,
+    operator_kube_requests,
+    own_cpu_seconds,
     percentile,
     run_main,
     say,
+    start_profiler,
     table,
 )
 
@@ -64,6 +70,7 @@ class BurstResult:
     other_cpu_s: dict[str, float] = field(default_factory=dict)
     tower_total: int = 0
     tower_by_endpoint: dict[str, int] = field(default_factory=dict)
+    kube_by_request: dict[str, int] = field(default_factory=dict)
     verified: int = 0
     verify_failures: list[str] = field(default_factory=list)
 
@@ -195,6 +202,7 @@ async def run_burst(
     time_limit: float,
     concurrency: int,
     verify_sample: int,
+    profile: Path | None = None,
 ) -> BurstResult:
     """One burst on a fresh system; the measurements."""
     result = BurstResult(label=label, pods=pods, namespaces=namespaces)
@@ -209,6 +217,10 @@ async def run_burst(
             await watch.start()
             try:
                 await system.reset_tower_stats()
+                await system.clear_audit()
+                bench_requests_before = Counter(kube.stats)
+                bench_cpu_before = own_cpu_seconds()
+                profiler = await start_profiler(operator.pid, profile) if profile else None
                 cpu_before = operator.cpu_seconds()
                 others_before = {
                     name: proc.cpu_seconds()
@@ -248,13 +260,20 @@ async def run_burst(
                     with contextlib.suppress(TimeoutError):
                         await system.wait_operator_idle(settle=1.0, timeout=20.0)
                 result.operator_cpu_s = operator.cpu_seconds() - cpu_before
+                if profiler is not None:
+                    await profiler.stop(signal_first=signal.SIGINT)
+                    say(f"[{label}] py-spy profile of the operator: {profile}")
                 result.operator_cpu_total_s = operator.cpu_seconds()
                 result.operator_peak_rss_mb = operator.peak_rss_mb()
                 result.other_cpu_s = {
                     name: system.procs[name].cpu_seconds() - before
                     for name, before in others_before.items()
                 }
+                result.other_cpu_s["bench client"] = own_cpu_seconds() - bench_cpu_before
                 stats = await system.tower_stats()
+                result.kube_by_request = operator_kube_requests(
+                    await system.audit(), kube.stats - bench_requests_before
+                )
                 result.tower_total = int(stats["total"])
                 result.tower_by_endpoint = {k: int(v) for k, v in stats["requests"].items()}
             finally:
@@ -292,6 +311,12 @@ def report_rows(r: BurstResult) -> list[tuple[str, str]]:
         *(
             (f"  CPU during burst: {name}", _fmt(value, " s"))
             for name, value in sorted(r.other_cpu_s.items())
+        ),
+        ("Kubernetes requests by the operator", str(sum(r.kube_by_request.values()))),
+        *((f"  {key}", str(n)) for key, n in sorted(r.kube_by_request.items())),
+        (
+            "Kubernetes requests / new credential",
+            _fmt(sum(r.kube_by_request.values()) / r.secrets if r.secrets else float("nan")),
         ),
         ("Tower requests", str(r.tower_total)),
         *((f"  {endpoint}", str(n)) for endpoint, n in sorted(r.tower_by_endpoint.items())),
@@ -352,6 +377,11 @@ async def main(argv: list[str]) -> int:
     parser.add_argument(
         "--compare-time-limit", type=float, default=100.0, help="s for the Go-parity run"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record the operator with py-spy during the burst into this file (raw stacks)",
+    )
     args = parser.parse_args(argv)
     if min(args.pods, args.namespaces, args.compare_pods, args.concurrency) < 1:
         parser.error("counts must be positive")
@@ -362,7 +392,12 @@ async def main(argv: list[str]) -> int:
     }
     if not args.compare:
         result = await run_burst(
-            label="defaults", pods=args.pods, overrides={}, time_limit=args.time_limit, **shared
+            label="defaults",
+            pods=args.pods,
+            overrides={},
+            time_limit=args.time_limit,
+            profile=args.profile,
+            **shared,
         )
         print_single(result)
         return 0 if result.secrets == result.pods and not result.verify_failures else 1

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import secrets
 import signal
 import socket
@@ -31,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +158,28 @@ def rss_mb(pid: int) -> float:
     return _status_kb(pid, "VmRSS") / 1024.0
 
 
+def own_cpu_seconds() -> float:
+    """User + system CPU seconds used so far by this (the bench) process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def operator_kube_requests(
+    audit: Iterable[Mapping[str, Any]], bench_requests: Mapping[str, int]
+) -> dict[str, int]:
+    """Requests in the emulator's ``audit`` minus the bench's own, as ``"<verb> <resource>"``.
+
+    The bench and the operator share one kubeconfig (one audit user), so the bench's requests
+    (:attr:`KubeClient.stats`, counted the same way) are subtracted.
+    """
+    counts: Counter[str] = Counter()
+    for record in audit:
+        if record.get("resource"):
+            counts[f"{record.get('verb')} {record['resource']}"] += 1
+    counts.subtract(bench_requests)
+    return {key: n for key, n in counts.items() if n > 0}
+
+
 # --- processes ------------------------------------------------------------------------------
 
 
@@ -207,12 +231,14 @@ class Proc:
         if not self.alive:
             raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log}")
 
-    async def stop(self, *, timeout: float = 10.0) -> int | None:
-        """SIGTERM, wait up to ``timeout`` s, then SIGKILL; the exit code."""
+    async def stop(
+        self, *, timeout: float = 10.0, signal_first: int = signal.SIGTERM
+    ) -> int | None:
+        """``signal_first`` (SIGTERM), wait up to ``timeout`` s, then SIGKILL; the exit code."""
         try:
             if self.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
-                    self.process.terminate()
+                    self.process.send_signal(signal_first)
                 try:
                     await asyncio.wait_for(self.process.wait(), timeout=timeout)
                 except TimeoutError:
@@ -262,6 +288,19 @@ async def _wait_for(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not ready within {timeout:g} s")
         await asyncio.sleep(0.05)
+
+
+async def start_profiler(pid: int, out: Path) -> Proc:
+    """Start ``py-spy record`` (raw collapsed stacks) on ``pid``; stop it with SIGINT."""
+    binary = Path(PYTHON).parent / "py-spy"
+    if not binary.exists():
+        raise RuntimeError("py-spy is not installed (.venv/bin/pip install py-spy)")
+    argv = [str(binary), "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+    argv += ["--output", str(out), "--nonblocking"]
+    proc = await Proc.spawn("py-spy", argv, log=out.with_suffix(".log"))
+    await asyncio.sleep(0.5)
+    proc.check_alive()
+    return proc
 
 
 # --- Prometheus text --------------------------------------------------------------------

@@ -30,8 +30,9 @@ from typing import Any
 from common import (
     GO_PARITY_ENV,
     BenchSystem,
+    PodCreates,
     bench_namespaces,
-    labelled_pod,
+    create_pods,
     machine,
     operator_kube_requests,
     own_cpu_seconds,
@@ -42,7 +43,7 @@ from common import (
     table,
 )
 
-from nats_tower_operator.kube import PODS, SECRETS, Gone, KubeClient, KubeError
+from nats_tower_operator.kube import SECRETS, Gone, KubeClient, KubeError
 from nats_tower_operator.sandbox import decode_secret, nats_round_trip
 
 SECRET_SELECTOR = "nats-tower.com/nats-tower-secret=true"
@@ -143,42 +144,6 @@ class SecretWatch:
                 await self._task
 
 
-async def create_pods(
-    kube: KubeClient,
-    plan: list[tuple[str, str, str]],
-    *,
-    concurrency: int,
-    created_at: dict[tuple[str, str], float],
-    installation: str | None = None,
-) -> int:
-    """Create the pods of ``plan`` (namespace, pod, secret); record each create's completion.
-
-    With ``installation`` the pods carry the installation label; without it the operator's
-    default installation applies.
-    """
-    limit = asyncio.Semaphore(concurrency)
-    errors = 0
-
-    async def one(namespace: str, pod: str, secret: str) -> None:
-        nonlocal errors
-        async with limit:
-            try:
-                await kube.create(
-                    PODS,
-                    labelled_pod(
-                        pod, namespace=namespace, secret=secret, installation=installation
-                    ),
-                    namespace=namespace,
-                )
-            except KubeError:
-                errors += 1
-                return
-            created_at[(namespace, secret)] = time.monotonic()
-
-    await asyncio.gather(*(one(*item) for item in plan))
-    return errors
-
-
 async def _verify(
     kube: KubeClient, keys: list[tuple[str, str]], *, sample: int, result: BurstResult
 ) -> None:
@@ -227,22 +192,22 @@ async def run_burst(
                     for name, proc in system.procs.items()
                     if name != "operator"
                 }
-                created_at: dict[tuple[str, str], float] = {}
+                creates = PodCreates()
+                created_at = creates.created_at
                 say(f"[{label}] creating {pods} pods in {namespaces} namespaces")
                 started = time.monotonic()
                 deadline = started + time_limit
                 creating = asyncio.create_task(
-                    create_pods(kube, plan, concurrency=concurrency, created_at=created_at)
+                    create_pods(system.kubeconfig, plan, concurrency=concurrency, into=creates)
                 )
                 try:
-                    result.create_errors = await asyncio.wait_for(
-                        asyncio.shield(creating), timeout=time_limit
-                    )
+                    await asyncio.wait_for(asyncio.shield(creating), timeout=time_limit)
                 except TimeoutError:
                     creating.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await creating
                 result.created = len(created_at)
+                result.create_errors = creates.errors
                 result.create_s = time.monotonic() - started
                 done = await watch.wait_for(
                     {k for k in expected if k in created_at}, deadline=deadline
@@ -272,7 +237,8 @@ async def run_burst(
                 result.other_cpu_s["bench client"] = own_cpu_seconds() - bench_cpu_before
                 stats = await system.tower_stats()
                 result.kube_by_request = operator_kube_requests(
-                    await system.audit(), kube.stats - bench_requests_before
+                    await system.audit(),
+                    kube.stats - bench_requests_before + Counter({"create pods": creates.sent}),
                 )
                 result.tower_total = int(stats["total"])
                 result.tower_by_endpoint = {k: int(v) for k, v in stats["requests"].items()}

@@ -21,11 +21,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from burst import SecretWatch, create_pods
+from burst import SecretWatch
 from common import (
     WRITE_VERBS,
     BenchSystem,
+    PodCreates,
     bench_namespaces,
+    create_pods,
     machine,
     metric_sum,
     run_main,
@@ -100,12 +102,11 @@ async def run_restart(
             await watch.start()
             try:
                 say(f"creating {pods} pods in {namespaces} namespaces")
-                created_at: dict[tuple[str, str], float] = {}
                 await create_pods(
-                    kube,
+                    system.kubeconfig,
                     plan,
                     concurrency=concurrency,
-                    created_at=created_at,
+                    into=PodCreates(),
                     installation=installation,
                 )
                 await watch.wait_for(expected, deadline=started + setup_limit)

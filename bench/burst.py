@@ -8,7 +8,8 @@ operator's CPU seconds and peak RSS, Tower requests by endpoint and per new cred
 proves a random sample of the Secrets' creds with a real NATS round trip.
 
 ``--compare`` runs the scenario twice on fresh systems (our defaults, then the Go operator's
-tuning) with ``--compare-pods`` pods and prints both side by side.
+tuning) with ``--compare-pods`` pods and prints both side by side; ``--compare-each`` runs the
+defaults and then each Go-parity knob alone (with ``--compare`` too: also all together).
 
 Run: ``.venv/bin/python bench/burst.py [--pods 1000] [--namespaces 10] [--compare]``.
 """
@@ -314,16 +315,18 @@ def print_single(r: BurstResult) -> None:
     )
 
 
-def print_compare(ours: BurstResult, go: BurstResult) -> None:
-    """Print two runs side by side."""
+def print_compare(results: list[BurstResult], *, title: str) -> None:
+    """Print several runs side by side."""
     say()
-    say(f"burst --compare: {ours.pods} pods, {ours.namespaces} namespaces; {machine()}")
-    left = dict(report_rows(ours))
-    right = dict(report_rows(go))
-    keys = list(left) + [k for k in right if k not in left]
-    rows = [(k, left.get(k, "-"), right.get(k, "-")) for k in keys]
-    say(table(rows, header=("figure", ours.label, go.label)))
-    for r in (ours, go):
+    first = results[0]
+    say(f"burst {title}: {first.pods} pods, {first.namespaces} namespaces; {machine()}")
+    columns = [dict(report_rows(r)) for r in results]
+    keys: list[str] = []
+    for column in columns:
+        keys += [k for k in column if k not in keys]
+    rows = [(k, *(column.get(k, "-") for column in columns)) for k in keys]
+    say(table(rows, header=("figure", *(r.label for r in results))))
+    for r in results:
         for failure in r.verify_failures:
             say(f"  VERIFY FAILED [{r.label}] {failure}")
     go_env = " ".join(f"{k}={v}" for k, v in GO_PARITY_ENV.items())
@@ -339,6 +342,11 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=64, help="concurrent pod creates")
     parser.add_argument("--verify", type=int, default=20, help="Secrets checked over NATS")
     parser.add_argument("--compare", action="store_true", help="also run with Go-parity tuning")
+    parser.add_argument(
+        "--compare-each",
+        action="store_true",
+        help="runs with each Go-parity knob alone (next to the defaults)",
+    )
     parser.add_argument("--compare-pods", type=int, default=200, help="pods per --compare run")
     parser.add_argument(
         "--compare-time-limit", type=float, default=100.0, help="s for the Go-parity run"
@@ -356,7 +364,7 @@ async def main(argv: list[str]) -> int:
         "concurrency": args.concurrency,
         "verify_sample": args.verify,
     }
-    if not args.compare:
+    if not (args.compare or args.compare_each):
         result = await run_burst(
             label="defaults",
             pods=args.pods,
@@ -367,22 +375,29 @@ async def main(argv: list[str]) -> int:
         )
         print_single(result)
         return 0 if result.secrets == result.pods and not result.verify_failures else 1
-    ours = await run_burst(
-        label="defaults",
-        pods=args.compare_pods,
-        overrides={},
-        time_limit=args.time_limit,
-        **shared,
-    )
-    go = await run_burst(
-        label="go-parity",
-        pods=args.compare_pods,
-        overrides=dict(GO_PARITY_ENV),
-        time_limit=args.compare_time_limit,
-        **shared,
-    )
-    print_compare(ours, go)
-    return 0 if not (ours.verify_failures or go.verify_failures) else 1
+    runs: list[tuple[str, dict[str, str]]] = [("defaults", {})]
+    if args.compare:
+        runs.append(("go-parity", dict(GO_PARITY_ENV)))
+    if args.compare_each:
+        runs += [
+            ("workers=1", {"NATS_TOWER_WORKERS": "1"}),
+            ("qps=5", {"NATS_TOWER_KUBE_QPS": "5", "NATS_TOWER_KUBE_BURST": "10"}),
+            ("caching=false", {"NATS_TOWER_CACHING": "false"}),
+            ("selector=false", {"NATS_TOWER_SERVER_SIDE_SELECTOR": "false"}),
+        ]
+    results: list[BurstResult] = []
+    for label, overrides in runs:
+        results.append(
+            await run_burst(
+                label=label,
+                pods=args.compare_pods,
+                overrides=overrides,
+                time_limit=args.compare_time_limit if overrides else args.time_limit,
+                **shared,
+            )
+        )
+    print_compare(results, title="--compare-each" if args.compare_each else "--compare")
+    return 0 if not any(r.verify_failures for r in results) else 1
 
 
 if __name__ == "__main__":

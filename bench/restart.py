@@ -30,6 +30,7 @@ from common import (
     create_pods,
     machine,
     metric_sum,
+    rss_mb,
     run_main,
     say,
     table,
@@ -52,6 +53,8 @@ class RestartResult:
     reconciles: dict[str, float] = field(default_factory=dict)
     cpu_to_idle_s: float = float("nan")
     peak_rss_mb: float = float("nan")
+    rss_empty_mb: float = float("nan")
+    rss_after_mb: float = float("nan")
     tower_at_idle: dict[str, Any] = field(default_factory=dict)
     tower_after_observe: dict[str, Any] = field(default_factory=dict)
     writes_at_idle: Counter[str] = field(default_factory=Counter)
@@ -95,7 +98,8 @@ async def run_restart(
     async with BenchSystem.running(namespaces=names) as system:
         say(f"system up in {system.workdir}; starting the operator")
         installation = str(system.installation["public_key"]) if explicit_installation else None
-        await system.start_operator()
+        first = await system.start_operator()
+        result.rss_empty_mb = rss_mb(first.pid)
         started = time.monotonic()
         async with system.kube_client() as kube:
             watch = SecretWatch(kube)
@@ -139,6 +143,7 @@ async def run_restart(
         await asyncio.sleep(observe)
         operator.check_alive()
         result.peak_rss_mb = operator.peak_rss_mb()
+        result.rss_after_mb = rss_mb(operator.pid)
         result.tower_after_observe = await system.tower_stats()
         result.writes_after_observe, result.reads_after_observe = _split_audit(await system.audit())
     return result
@@ -168,7 +173,9 @@ def print_result(r: RestartResult) -> None:
         ("process start -> queue idle", _fmt(r.idle_s, " s")),
         *((f"  reconciles: {k}", f"{v:g}") for k, v in r.reconciles.items()),
         ("operator CPU until idle", _fmt(r.cpu_to_idle_s, " s")),
-        ("operator peak RSS", _fmt(r.peak_rss_mb, " MiB", 1)),
+        ("operator RSS, empty cluster (first start)", _fmt(r.rss_empty_mb, " MiB", 1)),
+        ("operator peak RSS after restart", _fmt(r.peak_rss_mb, " MiB", 1)),
+        (f"operator RSS at idle + {r.observe_s:g} s", _fmt(r.rss_after_mb, " MiB", 1)),
         ("Tower requests until idle", str(tower_idle)),
         (f"Tower requests until idle + {r.observe_s:g} s", str(tower_obs)),
         ("Kubernetes writes until idle", str(writes_idle)),

@@ -89,6 +89,7 @@ class Environment:
             if link:
                 for namespace in namespaces:
                     await tower.link_k8s(account["id"], cluster=CLUSTER_ID, namespace=namespace)
+            await _wait_pushed(tower)
             if nack_crd:
                 emulator.register_crd(load_nack_accounts_crd())
             kubeconfig = emulator.write_kubeconfig(workdir / "kubeconfig")
@@ -132,6 +133,15 @@ class Environment:
     def kube_client(self) -> KubeClient:
         """A Kubernetes client for this environment (the caller closes it)."""
         return KubeClient(KubeConfig.from_kubeconfig(str(self.kubeconfig)))
+
+
+async def _wait_pushed(tower: TowerServer, timeout: float = 20.0) -> None:
+    """Wait until nats-server has every account JWT (a failed push is retried every 2 s)."""
+    deadline = time.monotonic() + timeout
+    while tower.sync.pending:
+        if time.monotonic() > deadline:
+            raise TimeoutError("nats-server did not receive the account JWTs in time")
+        await asyncio.sleep(0.05)
 
 
 def seed_examples(installation: str) -> list[tuple[Any, dict[str, Any]]]:

@@ -29,6 +29,7 @@ import secrets
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -91,10 +92,21 @@ def free_port() -> int:
 
 
 def machine() -> str:
-    """One line describing this machine."""
+    """One line describing this machine and the checked-out commit."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
     return (
         f"nproc={os.cpu_count()}, python {platform.python_version()}, "
         f"{platform.system()} {platform.release()} {platform.machine()}"
+        + (f", commit {commit}" if commit else "")
     )
 
 

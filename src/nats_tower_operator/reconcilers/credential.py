@@ -210,13 +210,6 @@ class CredentialReconciler:
             )
             return Result()
         assert wish is not None
-        defaulted = [c for c, d in valid if d.installation_defaulted]
-        if defaulted:
-            await self._tell_once(
-                defaulted,
-                Reason.DEFAULT_INSTALLATION,
-                f"using the default installation {wish.installation}",
-            )
         targets = [c for c, _ in valid]
 
         secret = cached
@@ -235,6 +228,15 @@ class CredentialReconciler:
             if secret is not None:
                 secret = summarize_secret(secret)
         if secret is None:
+            # Said when the credential is written, not on every look: a restart of the
+            # operator must not write an Event per pod.
+            defaulted = [c for c, d in valid if d.installation_defaulted]
+            if defaulted:
+                await self._tell_once(
+                    defaulted,
+                    Reason.DEFAULT_INSTALLATION,
+                    f"using the default installation {wish.installation}",
+                )
             tombstone = self._tombstones.pop(str(request), None)
             if tombstone is not None and _same_credential(tombstone, wish):
                 return await self._restore(request, wish, targets, tombstone, base=None)

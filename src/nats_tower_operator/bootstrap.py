@@ -29,7 +29,7 @@ from nats_tower_operator.kube import (
     Resource,
 )
 from nats_tower_operator.reconcile import Request
-from nats_tower_operator.reconcilers.consumers import ConsumerIndex
+from nats_tower_operator.reconcilers.consumers import ConsumerIndex, slim_consumer
 from nats_tower_operator.reconcilers.credential import CredentialReconciler, ReconcilerOptions
 from nats_tower_operator.reconcilers.labels import MANAGED_SECRET_LABEL_VALUE, SECRET_LABEL
 from nats_tower_operator.reconcilers.secretdoc import summarize_secret
@@ -262,7 +262,12 @@ def build_operator(
     namespace = settings.namespace
     consumer_selector = SECRET_LABEL if settings.server_side_selector else None
     pods = Informer(
-        kube, PODS, namespace=namespace, label_selector=consumer_selector, metadata_only=True
+        kube,
+        PODS,
+        namespace=namespace,
+        label_selector=consumer_selector,
+        metadata_only=True,
+        transform=slim_consumer,
     )
     accounts = (
         Informer(
@@ -271,6 +276,7 @@ def build_operator(
             namespace=namespace,
             label_selector=consumer_selector,
             metadata_only=True,
+            transform=slim_consumer,
             # Discovery is cheap; a NACK install is picked up within seconds.
             not_served_poll_interval=5.0,
         )

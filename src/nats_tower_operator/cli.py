@@ -11,11 +11,13 @@ import sys
 from collections.abc import Sequence
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every subcommand registered."""
-    from nats_tower_operator.emulator import cli as emulator_cli
-    from nats_tower_operator.towerserver import cli as towerserver_cli
+def build_parser(*, operator_only: bool = False) -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand registered.
 
+    With ``operator_only`` only ``run`` is registered: the operator process then never
+    imports the Tower-compatible server or the emulator (and their HTTP and NATS stacks),
+    which keeps its memory small.
+    """
     parser = argparse.ArgumentParser(
         prog="nats-tower-operator",
         description="NATS credentials from NATS Tower, managed as Kubernetes Secrets.",
@@ -23,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the operator (configured by NATS_TOWER_* env vars)")
     run.set_defaults(handler=_run)
+    if operator_only:
+        return parser
     sandbox = sub.add_parser(
         "sandbox",
         help="run nats-server, a Tower-compatible server, a Kubernetes emulator and the "
@@ -32,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--workdir", help="directory for databases, configs and logs")
     sandbox.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per Secret")
     sandbox.set_defaults(handler=_sandbox)
+    from nats_tower_operator.emulator import cli as emulator_cli
+    from nats_tower_operator.towerserver import cli as towerserver_cli
+
     towerserver_cli.register(sub)
     emulator_cli.register(sub)
     return parser
@@ -80,7 +87,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command named on the command line and return its exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(operator_only=argv[:1] == ["run"])
     args = parser.parse_args(argv)
     handler = args.handler
     code: int = handler(args)

@@ -6,17 +6,57 @@ O(1) and tells the caller which Secret keys an event touched (a relabel touches 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from nats_tower_operator.reconcile import Request
 from nats_tower_operator.reconcilers.desired import Consumer
-from nats_tower_operator.reconcilers.labels import SECRET_LABEL
+from nats_tower_operator.reconcilers.labels import PREFIX, SECRET_LABEL
 
-__all__ = ["ConsumerIndex", "consumer_from_object"]
+__all__ = ["ConsumerIndex", "consumer_from_object", "slim_consumer"]
 
 _ObjectKey = tuple[str, str, str]  # kind, namespace, name
 _SecretKey = tuple[str, str]  # namespace, secret name
+
+
+_KEPT_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+)
+
+
+def _ours(values: object) -> dict[str, str]:
+    if not isinstance(values, Mapping):
+        return {}
+    # Keys and most values (account, installation, role) repeat across thousands of
+    # objects: interned, each is stored once.
+    return {
+        sys.intern(str(k)): sys.intern(str(v))
+        for k, v in values.items()
+        if str(k).startswith(PREFIX)
+    }
+
+
+def slim_consumer(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What the operator keeps of a pod or Account: identity and our labels/annotations.
+
+    Used as the informers' transform, so other labels and big annotations (for example
+    ``kubectl.kubernetes.io/last-applied-configuration``) never stay in memory.
+    """
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        meta = {}
+    slim: dict[str, Any] = {k: meta[k] for k in _KEPT_METADATA if k in meta}
+    if "namespace" in slim:
+        slim["namespace"] = sys.intern(str(slim["namespace"]))
+    slim["labels"] = _ours(meta.get("labels"))
+    slim["annotations"] = _ours(meta.get("annotations"))
+    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": slim}
 
 
 def consumer_from_object(kind: str, api_version: str, obj: Mapping[str, Any]) -> Consumer | None:
@@ -34,12 +74,9 @@ def consumer_from_object(kind: str, api_version: str, obj: Mapping[str, Any]) ->
         namespace=str(meta.get("namespace") or ""),
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
-        labels={str(k): str(v) for k, v in labels.items()},
-        annotations=(
-            {str(k): str(v) for k, v in annotations.items()}
-            if isinstance(annotations, Mapping)
-            else {}
-        ),
+        # The informer's slim copies are never mutated: shared, not copied.
+        labels=labels,
+        annotations=annotations if isinstance(annotations, Mapping) else {},
         resource_version=str(meta.get("resourceVersion") or ""),
         creation_timestamp=str(meta.get("creationTimestamp") or ""),
         deleting=bool(meta.get("deletionTimestamp")),

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -247,6 +248,20 @@ def ownership(secret: Mapping[str, Any]) -> Ownership | None:
     )
 
 
+_REPEATED = frozenset(
+    {
+        SECRET_LABEL,
+        CREDENTIAL_TYPE_LABEL,
+        MANAGED_BY_LABEL,
+        INSTALLATION_ANNOTATION,
+        ACCOUNT_ANNOTATION,
+        CLUSTER_ANNOTATION,
+        ROLE_ANNOTATION,
+        GENERATION_ANNOTATION,
+    }
+)
+
+
 def summarize_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
     """A small copy of a Secret for the informer cache: metadata plus a content digest.
 
@@ -255,13 +270,22 @@ def summarize_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
     data = secret.get("data") or {}
     meta = dict(secret.get("metadata") or {})
     meta.pop("managedFields", None)
+    for field in ("labels", "annotations"):
+        values = meta.get(field)
+        if isinstance(values, dict):
+            # Our keys and many values (installation, account, cluster) repeat across
+            # thousands of Secrets: interned, each is stored once.
+            meta[field] = {
+                sys.intern(str(k)): sys.intern(v) if k in _REPEATED and isinstance(v, str) else v
+                for k, v in values.items()
+            }
     if not isinstance(data, dict):
         data = {}
     return {
         "metadata": meta,
         "type": secret.get("type", "Opaque"),
         "digest": content_hash(data),
-        "keys": sorted(k for k, v in data.items() if v),
+        "keys": tuple(sorted(sys.intern(k) for k, v in data.items() if v)),
         "urls": _decode(data.get(URLS_KEY)),
         "account_name": _decode(data.get(ACCOUNT_NAME_KEY)),
     }

@@ -1,4 +1,4 @@
-"""The probe and metrics HTTP server: ``/healthz``, ``/readyz`` and ``/metrics`` (aiohttp).
+"""The probe and metrics HTTP server: ``/healthz``, ``/readyz`` and ``/metrics``.
 
 * ``/healthz`` answers 200 while the event loop is responsive and every health check passes
   (with a :class:`~nats_tower_operator.runtime.manager.Manager`: no runnable crashed). A probe
@@ -9,6 +9,10 @@
 
 Probe bodies follow kube-apiserver's verbose format: one ``[+]name ok`` or
 ``[-]name failed: detail`` line per check, then a summary line.
+
+The server is a minimal HTTP/1.1 responder on asyncio streams (GET only, one request per
+connection). An HTTP framework would add ~12 MiB to the operator's resident memory for
+three endpoints that kubelet and Prometheus poll.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import asyncio
 import logging
 from contextlib import suppress
 
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from nats_tower_operator.runtime.checks import CheckResult, CheckSource
@@ -49,7 +52,7 @@ class HealthServer:
         self._port = port
         self._max_loop_lag = max_loop_lag
         self._interval = lag_probe_interval
-        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
         self._probe: asyncio.Task[None] | None = None
         self._bound_port: int | None = None
         self._lag = 0.0
@@ -69,24 +72,10 @@ class HealthServer:
 
     async def start(self) -> None:
         """Bind the listening socket and start the loop-lag probe."""
-        if self._runner is not None:
+        if self._server is not None:
             raise RuntimeError("the health server is already started")
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/livez", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics_handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self._host, self._port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        address = runner.addresses[0]
-        self._bound_port = int(address[1])
+        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+        self._bound_port = int(self._server.sockets[0].getsockname()[1])
         self._last_tick = asyncio.get_running_loop().time()
         self._probe = asyncio.create_task(self._probe_loop(), name="health-loop-lag-probe")
         logger.info("health server listening on %s:%d", self._host, self._bound_port)
@@ -98,9 +87,10 @@ class HealthServer:
             with suppress(asyncio.CancelledError):
                 await self._probe
             self._probe = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set."""
@@ -130,22 +120,48 @@ class HealthServer:
             return CheckResult("event-loop", False, f"lag {lag:.3f}s > {self._max_loop_lag:g}s")
         return CheckResult("event-loop", True)
 
-    # -- handlers ------------------------------------------------------------------------------
+    # -- HTTP ------------------------------------------------------------------------------
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        results = [self._loop_check(), *await self._checks.run_health_checks()]
-        return _probe_response("healthz", results)
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+            method, _, rest = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
+            path = rest.split(" ", 1)[0].split("?", 1)[0]
+            status, content_type, body = await self._respond(method, path)
+            writer.write(
+                f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode("latin-1")
+                + (b"" if method == "HEAD" else body)
+            )
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # a client that sent no complete request head gets nothing
+        except (ConnectionError, OSError):
+            pass  # the client went away
+        finally:
+            writer.close()
+            with suppress(ConnectionError, OSError):
+                await writer.wait_closed()
 
-    async def _readyz(self, request: web.Request) -> web.Response:
-        return _probe_response("readyz", await self._checks.run_ready_checks())
+    async def _respond(self, method: str, path: str) -> tuple[int, str, bytes]:
+        if method not in ("GET", "HEAD"):
+            return 405, _TEXT, b"method not allowed\n"
+        if path in ("/healthz", "/livez"):
+            results = [self._loop_check(), *await self._checks.run_health_checks()]
+            return _probe_response("healthz", results)
+        if path == "/readyz":
+            return _probe_response("readyz", await self._checks.run_ready_checks())
+        if path == "/metrics":
+            return 200, CONTENT_TYPE_LATEST, self._metrics.render()
+        return 404, _TEXT, b"not found\n"
 
-    async def _metrics_handler(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+
+_TEXT = "text/plain; charset=utf-8"
+_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
-def _probe_response(probe: str, results: list[CheckResult]) -> web.Response:
+def _probe_response(probe: str, results: list[CheckResult]) -> tuple[int, str, bytes]:
     lines = []
     for result in results:
         if result.ok:
@@ -154,4 +170,4 @@ def _probe_response(probe: str, results: list[CheckResult]) -> web.Response:
             lines.append(f"[-]{result.name} failed: {result.detail or 'failed'}")
     healthy = all(result.ok for result in results)
     lines.append(f"{probe} check {'passed' if healthy else 'failed'}")
-    return web.Response(text="\n".join(lines) + "\n", status=200 if healthy else 503)
+    return (200 if healthy else 503), _TEXT, ("\n".join(lines) + "\n").encode()

@@ -96,7 +96,7 @@ class Settings:
     installations_file: str
     resync_interval: float
     """Seconds between full resyncs against Tower; 0 disables them."""
-    workers: int = 16
+    workers: int = 8
     kube_qps: float = 500.0
     kube_burst: int = 1000
     tower_timeout: float = 10.0
@@ -261,7 +261,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
 
     resync_minutes = _number(env, "NATS_TOWER_RESYNC_INTERVAL", 10.0, problems)
-    workers = int(_number(env, "NATS_TOWER_WORKERS", 16, problems, minimum=1, cast=int))
+    workers = int(_number(env, "NATS_TOWER_WORKERS", 8, problems, minimum=1, cast=int))
     kube_qps = _number(env, "NATS_TOWER_KUBE_QPS", 500.0, problems)
     kube_burst = int(_number(env, "NATS_TOWER_KUBE_BURST", 1000, problems, minimum=1, cast=int))
     tower_timeout = _number(env, "NATS_TOWER_TIMEOUT", 10.0, problems, minimum=0.1)

@@ -9,29 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["configure_logging", "redact"]
+from nats_tower_operator.redaction import redact
 
-_SEED = re.compile(r"\bS[OAU][A-Z2-7]{50,}\b")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+__all__ = ["configure_logging"]
+
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
 )
-
-
-def redact(text: str, *, secrets: tuple[str, ...] = ()) -> str:
-    """Replace NKEY seeds, JWTs and the given literal secrets in ``text``."""
-    text = _SEED.sub("[REDACTED-SEED]", text)
-    text = _JWT.sub("[REDACTED-JWT]", text)
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[REDACTED]")
-    return text
 
 
 class _RedactingFilter(logging.Filter):
@@ -41,16 +30,14 @@ class _RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         secrets = self._secrets()
-        record.msg = redact(record.getMessage(), secrets=secrets)
+        record.msg = redact(record.getMessage(), *secrets)
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(
-                logging.Formatter().formatException(record.exc_info), secrets=secrets
-            )
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), *secrets)
             record.exc_info = None
         for key, value in list(record.__dict__.items()):
             if key not in _STANDARD_ATTRS and isinstance(value, str):
-                record.__dict__[key] = redact(value, secrets=secrets)
+                record.__dict__[key] = redact(value, *secrets)
         return True
 
 

@@ -7,8 +7,9 @@ The client additionally removes its API token from any text it puts in an error.
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
+
+from nats_tower_operator.redaction import redact as _redact
 
 __all__ = [
     "AccessNotAllowed",
@@ -24,26 +25,12 @@ __all__ = [
     "redact",
 ]
 
-# NATS nkeys seeds are base32 and start with "S" + the key type (SU, SA, SO, ...).
-_SEED = re.compile(r"\bS[UAONCPX][A-Z2-7]{40,}\b")
-# JWTs: three base64url parts, the first one a JSON header ("eyJ...").
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*")
-# A decorated .creds block, whatever is inside it.
-_CREDS_BLOCK = re.compile(r"-----BEGIN [^-]*-----.*?(------END [^-]*------|$)", re.DOTALL)
-# Tower API tokens stored in nats_auth_api_tokens.
-_NT_TOKEN = re.compile(r"\bnt_[A-Za-z0-9_-]{8,}")
 _MAX_MESSAGE = 300
 
 
 def redact(text: str, *secrets: str) -> str:
-    """Return ``text`` with seeds, JWTs, creds blocks, ``nt_`` tokens and ``secrets`` removed."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    text = _CREDS_BLOCK.sub("[redacted]", text)
-    text = _JWT.sub("[redacted]", text)
-    text = _SEED.sub("[redacted]", text)
-    text = _NT_TOKEN.sub("[redacted]", text)
+    """``text`` without credentials (see :mod:`nats_tower_operator.redaction`), shortened."""
+    text = _redact(text, *secrets)
     if len(text) > _MAX_MESSAGE:
         text = text[:_MAX_MESSAGE] + "..."
     return text

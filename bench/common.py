@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -729,6 +729,7 @@ async def create_pods(
     concurrency: int,
     into: PodCreates,
     installation: str | None = None,
+    body: Callable[[str, str, str], dict[str, Any]] | None = None,
 ) -> None:
     """Create the pods of ``plan`` (namespace, pod, secret) with ``concurrency`` in flight.
 
@@ -750,12 +751,18 @@ async def create_pods(
     ) as session:
 
         async def one(namespace: str, pod: str, secret: str) -> None:
-            body = labelled_pod(pod, namespace=namespace, secret=secret, installation=installation)
+            manifest = (
+                body(namespace, pod, secret)
+                if body is not None
+                else labelled_pod(
+                    pod, namespace=namespace, secret=secret, installation=installation
+                )
+            )
             async with limit:
                 into.sent += 1
                 try:
                     async with session.post(
-                        f"/api/v1/namespaces/{namespace}/pods", data=json.dumps(body)
+                        f"/api/v1/namespaces/{namespace}/pods", data=json.dumps(manifest)
                     ) as response:
                         await response.read()
                         if response.status != 201:

@@ -1,0 +1,446 @@
+"""Lease leader election against the in-process emulator: one leader at a time, renewal,
+takeover after a crash, release on stop, conflicts, lost renewals, clock skew, the manager."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from nats_tower_operator.emulator.server import Emulator
+from nats_tower_operator.kube import LEASES, KubeClient, KubeConfig
+from nats_tower_operator.runtime.leader import LeadershipLost, LeaseElector, micro_time
+from nats_tower_operator.runtime.manager import Manager
+from nats_tower_operator.runtime.metrics import Metrics
+
+LEASE_NAME = "nats-tower-operator"
+LEASE_PATH = f"/namespaces/default/leases/{LEASE_NAME}"
+FAST = {"lease_duration": 1.0, "renew_deadline": 0.7, "retry_period": 0.2}
+MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def user_of(identity: str) -> str:
+    return f"system:serviceaccount:ops:{identity}"
+
+
+class Replica:
+    """One elector with its own client (own token, so the emulator audits it as its own user)."""
+
+    def __init__(self, emu: Emulator, identity: str, **options: Any) -> None:
+        token = f"token-{identity}"
+        emu.access.tokens[token] = user_of(identity)
+        self.identity = identity
+        self.client = KubeClient(KubeConfig(server=emu.url, token=token))
+        self.metrics = Metrics()
+        self.elector = LeaseElector(
+            self.client,
+            namespace="default",
+            identity=identity,
+            metrics=self.metrics,
+            **{**FAST, **options},
+        )
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> Replica:
+        self.task = asyncio.create_task(self.elector.run(self.stop), name=self.identity)
+        return self
+
+    async def crash(self) -> None:
+        """Cancel the run task: no release, like a killed process."""
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+    async def shutdown(self) -> None:
+        """Graceful stop: the elector releases the lease if it holds it."""
+        assert self.task is not None
+        self.stop.set()
+        await asyncio.wait_for(self.task, timeout=5)
+
+    @property
+    def gauge(self) -> float | None:
+        return self.metrics.registry.get_sample_value("nats_tower_operator_leader")
+
+
+class Cluster:
+    """Replicas plus a watchdog that samples ``is_leader`` of all of them every few ms."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.replicas: list[Replica] = []
+        self.violations: list[tuple[str, ...]] = []
+        self.leaders_seen: list[str] = []
+        self._watchdog: asyncio.Task[None] | None = None
+
+    def add(self, identity: str, **options: Any) -> Replica:
+        replica = Replica(self.emu, identity, **options)
+        self.replicas.append(replica)
+        return replica
+
+    def leaders(self) -> list[str]:
+        return [r.identity for r in self.replicas if r.elector.is_leader]
+
+    async def _watch(self) -> None:
+        while True:
+            leaders = self.leaders()
+            if len(leaders) > 1:
+                self.violations.append(tuple(leaders))
+            if leaders and (not self.leaders_seen or self.leaders_seen[-1] != leaders[0]):
+                self.leaders_seen.append(leaders[0])
+            await asyncio.sleep(0.002)
+
+    def watch(self) -> None:
+        self._watchdog = asyncio.create_task(self._watch())
+
+    async def aclose(self) -> None:
+        tasks = [t for t in [self._watchdog, *(r.task for r in self.replicas)] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for replica in self.replicas:
+            await replica.client.aclose()
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator.running() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def cluster(emu: Emulator) -> AsyncIterator[Cluster]:
+    c = Cluster(emu)
+    try:
+        yield c
+    finally:
+        await c.aclose()
+
+
+@pytest.fixture
+async def admin(emu: Emulator) -> AsyncIterator[KubeClient]:
+    async with KubeClient(KubeConfig(server=emu.url, token="x")) as client:
+        yield client
+
+
+async def eventually(check: Callable[[], bool], *, timeout: float, what: str) -> float:
+    """Poll ``check`` until true; return the seconds it took."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.005)
+    return time.monotonic() - start
+
+
+async def lease_spec(admin: KubeClient) -> dict[str, Any]:
+    lease = await admin.get(LEASES, LEASE_NAME, namespace="default")
+    spec: dict[str, Any] = lease["spec"]
+    return spec
+
+
+def lease_writes(emu: Emulator, identity: str) -> list[tuple[str, int]]:
+    return [
+        (r.verb, r.code)
+        for r in emu.audit.resource_requests(user=user_of(identity))
+        if r.resource == "leases" and r.verb in {"create", "update"}
+    ]
+
+
+async def test_one_replica_leads_and_renews_while_the_other_follows(
+    cluster: Cluster, admin: KubeClient
+) -> None:
+    a = cluster.add("a").start()
+    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    first = await lease_spec(admin)
+    assert first["holderIdentity"] == "a"
+    assert first["leaseDurationSeconds"] == 1
+    assert first["leaseTransitions"] == 0
+    assert MICRO_TIME.match(first["acquireTime"]) and MICRO_TIME.match(first["renewTime"])
+    b = cluster.add("b").start()
+    cluster.watch()
+    await asyncio.sleep(1.2)  # longer than the lease: only renewals keep a in front
+
+    assert cluster.violations == []
+    assert cluster.leaders_seen == ["a"]
+    assert a.elector.is_leader and not b.elector.is_leader
+    later = await lease_spec(admin)
+    assert later["holderIdentity"] == "a"
+    assert later["acquireTime"] == first["acquireTime"]
+    assert later["renewTime"] > first["renewTime"]
+    assert later["leaseTransitions"] == 0
+    assert (a.gauge, b.gauge) == (1.0, 0.0)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(b.elector.wait_leader(), 0.05)
+    assert lease_writes(cluster.emu, "b") == []  # a follower only reads
+
+
+async def test_a_crashed_holder_is_replaced_after_the_lease_duration(
+    cluster: Cluster, admin: KubeClient
+) -> None:
+    a = cluster.add("a").start()
+    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    acquired = (await lease_spec(admin))["acquireTime"]
+    b = cluster.add("b").start()
+    cluster.watch()
+    await asyncio.sleep(0.4)
+
+    await a.crash()  # no release: b must wait for the lease to expire
+    assert not a.elector.is_leader and a.gauge == 0.0
+    took = await eventually(lambda: b.elector.is_leader, timeout=5, what="b takes over")
+
+    assert 0.5 <= took <= 4.0, took  # 1 s lease, measured from b's last sight of a renewal
+    spec = await lease_spec(admin)
+    assert spec["holderIdentity"] == "b"
+    assert spec["leaseTransitions"] == 1
+    assert spec["acquireTime"] > acquired
+    assert b.gauge == 1.0
+    assert cluster.violations == []
+    await b.elector.wait_leader()
+
+
+async def test_release_on_stop_hands_over_within_a_retry_period(
+    cluster: Cluster, admin: KubeClient
+) -> None:
+    slow = {"lease_duration": 4.0, "renew_deadline": 3.0, "retry_period": 0.2}
+    a = cluster.add("a", **slow).start()
+    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    b = cluster.add("b", **slow).start()
+    cluster.watch()
+    await asyncio.sleep(0.3)
+
+    start = time.monotonic()
+    await a.shutdown()  # returns normally after releasing
+    assert not a.elector.is_leader and a.gauge == 0.0
+    await eventually(lambda: b.elector.is_leader, timeout=5, what="b takes over")
+    took = time.monotonic() - start
+
+    assert took < 2.0, took  # far below the 4 s lease: the release, not expiry, let b in
+    assert lease_writes(cluster.emu, "a")[-1] == ("update", 200)
+    spec = await lease_spec(admin)
+    assert spec["holderIdentity"] == "b"
+    assert spec["leaseDurationSeconds"] == 4
+    assert spec["leaseTransitions"] == 1
+    assert cluster.violations == []
+
+
+async def test_a_follower_stopping_writes_nothing(cluster: Cluster, admin: KubeClient) -> None:
+    a = cluster.add("a").start()
+    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    b = cluster.add("b").start()
+    await asyncio.sleep(0.3)
+    await b.shutdown()
+    assert lease_writes(cluster.emu, "b") == []
+    assert (await lease_spec(admin))["holderIdentity"] == "a"
+
+
+async def test_a_conflicting_write_is_read_again_and_retried(
+    cluster: Cluster, admin: KubeClient
+) -> None:
+    # A released lease; a's write of it is held back while someone else updates the lease.
+    released = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": LEASE_NAME, "namespace": "default"},
+        "spec": {"holderIdentity": "", "leaseDurationSeconds": 1, "leaseTransitions": 3},
+    }
+    await admin.create(LEASES, released, namespace="default")
+    cluster.emu.faults.delay(0.5, count=1, method="PUT", path=LEASE_PATH)
+    a = cluster.add("a").start()
+    await eventually(
+        lambda: bool(cluster.emu.audit.resource_requests(user=user_of("a"))),
+        timeout=3,
+        what="a reads the lease",
+    )
+    await asyncio.sleep(0.1)  # a's PUT is now waiting in the emulator
+    lease = await admin.get(LEASES, LEASE_NAME, namespace="default")
+    lease["metadata"]["labels"] = {"touched": "yes"}
+    await admin.replace(LEASES, LEASE_NAME, lease, namespace="default")
+
+    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    assert lease_writes(cluster.emu, "a")[:2] == [("update", 409), ("update", 200)]
+    lease = await admin.get(LEASES, LEASE_NAME, namespace="default")
+    assert lease["metadata"]["labels"] == {"touched": "yes"}  # written over the re-read
+    assert lease["spec"]["holderIdentity"] == "a"
+    assert lease["spec"]["leaseTransitions"] == 4
+
+
+async def test_racing_replicas_never_both_lead(cluster: Cluster, emu: Emulator) -> None:
+    # Slow lease writes widen every read-then-write window.
+    emu.faults.delay(0.05, method="PUT", path=LEASE_PATH)
+    emu.faults.delay(0.05, method="POST", path="/leases")
+    for name in ("r0", "r1", "r2"):
+        cluster.add(name)
+    cluster.watch()
+    for replica in cluster.replicas:
+        replica.start()
+    for round_, crash in enumerate((False, True, False)):
+        await eventually(lambda: bool(cluster.leaders()), timeout=5, what="a leader")
+        await asyncio.sleep(0.3)
+        leader = next(r for r in cluster.replicas if r.elector.is_leader)
+        await (leader.crash() if crash else leader.shutdown())
+        cluster.add(f"r{3 + round_}").start()
+    await eventually(lambda: bool(cluster.leaders()), timeout=5, what="a last leader")
+    await asyncio.sleep(0.05)  # let the watchdog sample it
+
+    assert cluster.violations == []
+    assert len(cluster.leaders_seen) == 4
+    assert len(set(cluster.leaders_seen)) == 4
+    conflicts = [r for r in emu.audit.resource_requests() if r.resource == "leases"]
+    assert sum(1 for r in conflicts if r.verb == "create" and r.code == 201) == 1
+
+
+async def test_a_brief_renewal_failure_is_retried_within_the_deadline(
+    cluster: Cluster, emu: Emulator
+) -> None:
+    a = cluster.add("a").start()
+    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    emu.faults.fail_next(1, status=500, method="PUT", path=LEASE_PATH)
+    cluster.watch()
+    await asyncio.sleep(0.8)
+    assert emu.faults.injected == 1
+    assert cluster.leaders_seen == ["a"]
+    assert a.task is not None and not a.task.done()
+    assert a.elector.is_leader
+    renewed = len(lease_writes(emu, "a"))
+    await asyncio.sleep(0.4)
+    assert len(lease_writes(emu, "a")) > renewed  # still renewing
+
+
+async def test_renewals_failing_past_the_deadline_lose_leadership(
+    cluster: Cluster, emu: Emulator
+) -> None:
+    a = cluster.add("a").start()
+    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    b = cluster.add("b").start()
+    cluster.watch()
+    await asyncio.sleep(0.3)
+
+    denied = emu.access.deny(verb="update", resource="leases", user=user_of("a"))
+    start = time.monotonic()
+    assert a.task is not None
+    with pytest.raises(LeadershipLost):
+        await asyncio.wait_for(asyncio.shield(a.task), timeout=5)
+    lost_after = time.monotonic() - start
+    assert 0.3 <= lost_after <= 2.0, lost_after  # renew deadline 0.7 s after the last renewal
+    assert not a.elector.is_leader and a.gauge == 0.0
+    assert (("update", 403)) in lease_writes(emu, "a")
+    emu.access.allow(denied)
+
+    await eventually(lambda: b.elector.is_leader, timeout=5, what="b takes over")
+    await asyncio.sleep(0.05)  # let the watchdog sample b
+    assert cluster.violations == []
+    assert cluster.leaders_seen == ["a", "b"]
+
+
+async def test_server_errors_on_renewal_raise_leadership_lost(
+    cluster: Cluster, emu: Emulator
+) -> None:
+    a = cluster.add("a").start()
+    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    emu.faults.fail_next(100, status=500, method="PUT", path=LEASE_PATH)
+    assert a.task is not None
+    with pytest.raises(LeadershipLost, match=r"no successful renewal within 0\.7s"):
+        await asyncio.wait_for(a.task, timeout=5)
+    assert emu.faults.injected >= 2  # retried every retry period until the deadline
+
+
+async def test_clock_skew_between_replicas_does_not_matter(
+    cluster: Cluster, admin: KubeClient
+) -> None:
+    hour = 3600.0
+    a = cluster.add("a").start()
+    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    ahead = cluster.add("ahead", clock=lambda: time.time() + hour).start()
+    behind = cluster.add("behind", clock=lambda: time.time() - hour).start()
+    cluster.watch()
+    await asyncio.sleep(0.6)  # ahead sees a's renewTime as an hour old, and must not care
+    assert cluster.leaders_seen == ["a"]
+
+    await a.crash()
+    await eventually(lambda: bool(cluster.leaders()), timeout=5, what="a new leader")
+    await asyncio.sleep(0.6)  # a stamp an hour off must not look expired (or alive) to the other
+    assert cluster.violations == []
+    assert len(cluster.leaders_seen) == 2  # the new leader keeps it despite the others' clocks
+    new = next(r for r in (ahead, behind) if r.identity == cluster.leaders_seen[1])
+    spec = await lease_spec(admin)
+    assert spec["holderIdentity"] == new.identity
+    written = datetime.strptime(spec["renewTime"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    expected = time.time() + (hour if new is ahead else -hour)
+    assert abs(written.timestamp() - expected) < 60  # stamps come from the writer's own clock
+
+
+def test_micro_time_format() -> None:
+    assert micro_time(1704067200.25) == "2024-01-01T00:00:00.250000Z"
+
+
+@pytest.mark.parametrize(
+    ("durations", "identity"),
+    [
+        ({"lease_duration": 1.0, "renew_deadline": 1.0, "retry_period": 0.2}, "a"),
+        ({"lease_duration": 2.0, "renew_deadline": 1.0, "retry_period": 0.9}, "a"),
+        ({"lease_duration": 2.0, "renew_deadline": 1.0, "retry_period": 0.0}, "a"),
+        (FAST, ""),
+    ],
+)
+async def test_bad_settings_are_refused(
+    admin: KubeClient, durations: dict[str, float], identity: str
+) -> None:
+    with pytest.raises(ValueError):
+        LeaseElector(admin, namespace="default", identity=identity, **durations)
+
+
+class Work:
+    """A leader-only runnable that records when it runs."""
+
+    name = "work"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.stopped = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.started.set()
+        try:
+            await stop.wait()
+        finally:
+            self.stopped.set()
+
+
+async def test_managers_run_leader_work_on_one_replica_and_hand_over(
+    cluster: Cluster, emu: Emulator, admin: KubeClient
+) -> None:
+    def manager_for(replica: Replica, work: Work) -> Manager:
+        manager = Manager(leader_gate=replica.elector, metrics=replica.metrics)
+        manager.add(replica.elector, needs_leader=False)
+        manager.add(work)
+        return manager
+
+    a, b = cluster.add("a"), cluster.add("b")
+    work_a, work_b = Work(), Work()
+    manager_a, manager_b = manager_for(a, work_a), manager_for(b, work_b)
+    run_a = asyncio.create_task(manager_a.run_forever(install_signal_handlers=False))
+    await asyncio.wait_for(work_a.started.wait(), timeout=3)
+    run_b = asyncio.create_task(manager_b.run_forever(install_signal_handlers=False))
+    await asyncio.sleep(0.5)
+    assert not work_b.started.is_set()
+
+    manager_a.request_stop()  # graceful: work stops first, then the lease is released
+    assert await asyncio.wait_for(run_a, timeout=5) == 0
+    assert work_a.stopped.is_set()
+    await asyncio.wait_for(work_b.started.wait(), timeout=1.5)
+    assert (await lease_spec(admin))["holderIdentity"] == "b"
+
+    # b's renewals are refused: the elector raises, the manager stops b's work and exits 1.
+    emu.access.deny(verb="update", resource="leases", user=user_of("b"))
+    assert await asyncio.wait_for(run_b, timeout=5) == 1
+    assert manager_b.crashed == ("leader-election",)
+    assert work_b.stopped.is_set()
+    assert b.gauge == 0.0

@@ -1,0 +1,220 @@
+"""Two operators with Lease leader election against one environment: only the leader writes.
+
+Each operator talks to the emulator with its own token mapped to its own user, so the audit
+log tells their requests apart. The scenario: A leads and issues credentials while B follows
+without writing anything; A dies abruptly (no release) and B takes over within the lease
+duration and issues the credential that was requested meanwhile; then a fresh replica C
+follows B, B stops gracefully (releasing the lease) and C takes over within a retry period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from nats_tower_operator.bootstrap import Operator, build_operator
+from nats_tower_operator.kube import LEASES, KubeClient, KubeConfig
+from nats_tower_operator.runtime.health import HealthServer
+from nats_tower_operator.runtime.leader import LeaseElector
+from nats_tower_operator.runtime.manager import Manager
+from nats_tower_operator.sandbox import Environment
+from nats_tower_operator.settings import Settings, load_settings
+
+from .harness import create_pod, labelled_pod, tower_users, wait_secret
+
+WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+LEASE_NAME = "nats-tower-operator"
+LEASE_NAMESPACE = "default"
+LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD = 4.0, 3.0, 0.3
+ELECTION_ENV = {
+    "NATS_TOWER_LEADER_ELECTION": "true",
+    "NATS_TOWER_LEADER_ELECTION_NAMESPACE": LEASE_NAMESPACE,
+    "NATS_TOWER_LEADER_ELECTION_LEASE_DURATION": str(LEASE_DURATION),
+    "NATS_TOWER_LEADER_ELECTION_RENEW_DEADLINE": str(RENEW_DEADLINE),
+    "NATS_TOWER_LEADER_ELECTION_RETRY_PERIOD": str(RETRY_PERIOD),
+}
+BOOTSTRAP_WIRES_ELECTION = "leader_election" in {f.name for f in dataclasses.fields(Settings)}
+
+
+def user_of(name: str) -> str:
+    return f"system:serviceaccount:default:nats-tower-operator-{name}"
+
+
+def _wire_in_test(op: Operator, name: str) -> LeaseElector:
+    """Stop-gap until bootstrap builds the elector: a new manager gated by a LeaseElector.
+
+    It takes over the runnables bootstrap registered (same leader/free split) except the
+    health server, which serves the manager it was built with.
+    """
+    elector = LeaseElector(
+        op.kube,
+        namespace=LEASE_NAMESPACE,
+        identity=f"operator-{name}",
+        lease_duration=LEASE_DURATION,
+        renew_deadline=RENEW_DEADLINE,
+        retry_period=RETRY_PERIOD,
+        metrics=op.metrics,
+    )
+    built = op.manager
+    manager = Manager(leader_gate=elector, metrics=op.metrics)
+    manager.add(elector, needs_leader=False)
+    for runnable in built._free:
+        if not isinstance(runnable, HealthServer):
+            manager.add(runnable, needs_leader=False)
+    for runnable in built._gated:
+        manager.add(runnable)
+    manager.add_ready_check("caches-synced", op.synced)
+    op.manager = manager
+    return elector
+
+
+class Replica:
+    """One operator replica with its own token, kubeconfig and leader elector."""
+
+    def __init__(self, env: Environment, name: str) -> None:
+        token = f"operator-{name}-token"
+        env.emulator.access.tokens[token] = user_of(name)
+        kubeconfig = env.emulator.write_kubeconfig(env.workdir / f"kubeconfig-{name}", token=token)
+        settings = load_settings(env.operator_env(KUBECONFIG=str(kubeconfig), **ELECTION_ENV))
+        self.user = user_of(name)
+        self.op = build_operator(settings, kube_config=KubeConfig.from_kubeconfig(str(kubeconfig)))
+        elector = getattr(self.op, "elector", None)
+        self.elector: LeaseElector = (
+            elector if elector is not None else _wire_in_test(self.op, name)
+        )
+        self.task: asyncio.Task[int] | None = None
+
+    async def start(self) -> Replica:
+        self.task = asyncio.create_task(self.op.run(install_signal_handlers=False))
+        deadline = time.monotonic() + 10
+        while not self.op.synced():
+            assert not self.task.done(), f"operator exited early: {self.task.result()}"
+            assert time.monotonic() < deadline, "operator caches did not sync"
+            await asyncio.sleep(0.02)
+        return self
+
+    async def kill(self) -> None:
+        """Cancel the whole operator at once: nothing is drained, the lease is not released."""
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+    async def stop(self) -> int:
+        """The graceful stop of SIGTERM: drain, then release the lease."""
+        assert self.task is not None
+        self.op.manager.request_stop()
+        return await asyncio.wait_for(self.task, timeout=20)
+
+    @property
+    def leader_gauge(self) -> float | None:
+        return self.op.metrics.registry.get_sample_value("nats_tower_operator_leader")
+
+
+@pytest.fixture
+async def replicas() -> AsyncIterator[list[Replica]]:
+    started: list[Replica] = []
+    try:
+        yield started
+    finally:
+        for replica in started:
+            if replica.task is not None and not replica.task.done():
+                await replica.kill()
+
+
+async def wait_leader(replica: Replica, timeout: float) -> float:
+    start = time.monotonic()
+    await asyncio.wait_for(replica.elector.wait_leader(), timeout)
+    return time.monotonic() - start
+
+
+def writes_by_user(env: Environment, start: int = 0) -> list[tuple[str, str, str, str]]:
+    """The operators' writes after audit record ``start``, leases aside (not the test's)."""
+    return [
+        (r.user, r.verb, r.resource, r.name)
+        for r in env.emulator.audit.records[start:]
+        if r.verb in WRITES and r.resource != "leases" and r.user.startswith(user_of(""))
+    ]
+
+
+async def test_only_the_leader_writes_and_a_follower_takes_over(
+    env: Environment, kube: KubeClient, replicas: list[Replica]
+) -> None:
+    a = Replica(env, "a")
+    replicas.append(a)
+    await a.start()
+    await wait_leader(a, timeout=5)
+    b = Replica(env, "b")
+    replicas.append(b)
+    await b.start()
+
+    # A leads: it issues the credential; B, synced and ready, writes nothing.
+    await create_pod(kube, labelled_pod("first", secret="first-creds"))
+    await wait_secret(kube, "default", "first-creds")
+    await a.op.controller.wait_idle(10)
+    await asyncio.sleep(0.5)
+    assert a.elector.is_leader and not b.elector.is_leader
+    assert (a.leader_gauge, b.leader_gauge) == (1.0, 0.0)
+    writers = {user for user, *_ in writes_by_user(env)}
+    assert a.user in writers and b.user not in writers
+    assert not any(r.verb in WRITES for r in env.emulator.audit.resource_requests(user=b.user))
+
+    # A dies without releasing; a credential is requested while nobody leads.
+    killed_at = len(env.emulator.audit.records)
+    start = time.monotonic()
+    await a.kill()
+    sent_by_a = len(env.emulator.audit.resource_requests(user=a.user))
+    await create_pod(kube, labelled_pod("second", secret="second-creds"))
+    await wait_secret(kube, "default", "second-creds", timeout=LEASE_DURATION + 6)
+    took = time.monotonic() - start
+    assert LEASE_DURATION - 1.0 <= took <= LEASE_DURATION + 5, took  # B waited out the lease
+    assert b.elector.is_leader and b.leader_gauge == 1.0
+    lease = await kube.get(LEASES, LEASE_NAME, namespace=LEASE_NAMESPACE)
+    assert lease["spec"]["holderIdentity"] == b.elector.identity
+    assert lease["spec"]["leaseTransitions"] == 1
+    assert {user for user, *_ in writes_by_user(env, killed_at)} == {b.user}
+
+    # A fresh replica follows; B stops gracefully and hands the lease over at once.
+    c = Replica(env, "c")
+    replicas.append(c)
+    await c.start()
+    await b.op.controller.wait_idle(10)
+    await asyncio.sleep(0.5)
+    assert not c.elector.is_leader and c.leader_gauge == 0.0
+    handover_at = len(env.emulator.audit.records)
+    assert await b.stop() == 0
+    took = await wait_leader(c, timeout=LEASE_DURATION)
+    assert took < 2.0, took  # released: no need to wait out the 4 s lease
+    await create_pod(kube, labelled_pod("third", secret="third-creds"))
+    await wait_secret(kube, "default", "third-creds")
+    assert {user for user, *_ in writes_by_user(env, handover_at)} == {c.user}
+    lease = await kube.get(LEASES, LEASE_NAME, namespace=LEASE_NAMESPACE)
+    assert lease["spec"]["holderIdentity"] == c.elector.identity
+    assert lease["spec"]["leaseTransitions"] == 2
+
+    assert len(env.emulator.audit.resource_requests(user=a.user)) == sent_by_a  # A stayed dead
+    # Exactly one Tower user per Secret: no credential was issued twice across the handovers.
+    names = sorted(u["name"] for u in await tower_users(env))
+    assert names == [f"sandbox-cluster/default/{n}-creds" for n in ("first", "second", "third")]
+
+
+@pytest.mark.skipif(not BOOTSTRAP_WIRES_ELECTION, reason="needs bootstrap wiring")
+async def test_bootstrap_builds_the_elector_from_the_environment(env: Environment) -> None:
+    settings = load_settings(env.operator_env(**ELECTION_ENV))
+    op = build_operator(settings, kube_config=KubeConfig.from_kubeconfig(str(env.kubeconfig)))
+    try:
+        elector = getattr(op, "elector", None)
+        assert isinstance(elector, LeaseElector)
+        off = build_operator(
+            load_settings(env.operator_env()),
+            kube_config=KubeConfig.from_kubeconfig(str(env.kubeconfig)),
+        )
+        assert getattr(off, "elector", "missing") is None
+        await off.aclose()
+    finally:
+        await op.aclose()

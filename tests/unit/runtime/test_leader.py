@@ -384,19 +384,26 @@ def test_micro_time_format() -> None:
 
 
 @pytest.mark.parametrize(
-    ("durations", "identity"),
+    ("lease", "renew", "retry", "identity"),
     [
-        ({"lease_duration": 1.0, "renew_deadline": 1.0, "retry_period": 0.2}, "a"),
-        ({"lease_duration": 2.0, "renew_deadline": 1.0, "retry_period": 0.9}, "a"),
-        ({"lease_duration": 2.0, "renew_deadline": 1.0, "retry_period": 0.0}, "a"),
-        (FAST, ""),
+        (1.0, 1.0, 0.2, "a"),  # the renew deadline must end before the lease does
+        (2.0, 1.0, 0.9, "a"),  # room for more than one (jittered) retry in the deadline
+        (2.0, 1.0, 0.0, "a"),
+        (1.0, 0.7, 0.2, ""),
     ],
 )
 async def test_bad_settings_are_refused(
-    admin: KubeClient, durations: dict[str, float], identity: str
+    admin: KubeClient, lease: float, renew: float, retry: float, identity: str
 ) -> None:
     with pytest.raises(ValueError):
-        LeaseElector(admin, namespace="default", identity=identity, **durations)
+        LeaseElector(
+            admin,
+            namespace="default",
+            identity=identity,
+            lease_duration=lease,
+            renew_deadline=renew,
+            retry_period=retry,
+        )
 
 
 class Work:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 import socket
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ from nats_tower_operator.reconcilers.secretdoc import summarize_secret
 from nats_tower_operator.reconcilers.sweep import OrphanSweeper
 from nats_tower_operator.runtime.controller import Controller
 from nats_tower_operator.runtime.health import HealthServer
+from nats_tower_operator.runtime.leader import LeaseElector
 from nats_tower_operator.runtime.manager import Manager
 from nats_tower_operator.runtime.metrics import Metrics
 from nats_tower_operator.runtime.ratelimit import (
@@ -163,6 +165,7 @@ class Operator:
     health: HealthServer
     sweeper: OrphanSweeper
     resync: _Resync | None = None
+    elector: LeaseElector | None = None
 
     def enqueue_all(self, *, verify: bool) -> None:
         """Queue every known Secret key; with ``verify`` each is checked against Tower."""
@@ -230,6 +233,33 @@ def _secret_handler(
         controller.enqueue(Request(namespace, str(meta.get("name", ""))))
 
     return handle
+
+
+def _leader_identity() -> str:
+    """The pod name plus a random suffix: each process is its own candidate (client-go style)."""
+    return f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+
+
+def _build_elector(settings: Settings, kube: KubeClient, metrics: Metrics) -> LeaseElector | None:
+    """The Lease elector when leader election is on (several replicas), else None."""
+    if not settings.leader_election:
+        return None
+    namespace = (
+        settings.leader_election_namespace
+        or kube.config.namespace
+        or settings.namespace
+        or "default"
+    )
+    return LeaseElector(
+        kube,
+        namespace=namespace,
+        name=settings.leader_election_id,
+        identity=_leader_identity(),
+        lease_duration=settings.lease_duration,
+        renew_deadline=settings.renew_deadline,
+        retry_period=settings.retry_period,
+        metrics=metrics,
+    )
 
 
 def build_operator(
@@ -332,7 +362,8 @@ def build_operator(
         accounts.add_handler(_consumer_handler(index, controller, NACK_ACCOUNTS))
     secrets.add_handler(_secret_handler(controller, reconciler, metrics))
 
-    manager = Manager(metrics=metrics)
+    elector = _build_elector(settings, kube, metrics)
+    manager = Manager(leader_gate=elector, metrics=metrics)
     health = HealthServer(
         manager,
         metrics,
@@ -365,8 +396,11 @@ def build_operator(
             allowed_installations=settings.allowed_installations,
             min_age=settings.revoke_grace_period,
         ),
+        elector=elector,
     )
     operator.resync = _Resync(operator)
+    if elector is not None:
+        manager.add(elector, needs_leader=False)
     for informer in informers:
         manager.add(_InformerRunnable(informer), needs_leader=False)
     manager.add(_SyncedController(controller, informers))

@@ -111,6 +111,15 @@ class Settings:
     log_level: str = "INFO"
     server_side_selector: bool = True
     watch_nack_accounts: bool = True
+    leader_election: bool = False
+    """Elect one active replica through a Lease (needed with more than one replica)."""
+    leader_election_namespace: str | None = None
+    """The Lease's namespace; None: the operator's own (in-cluster) namespace."""
+    leader_election_id: str = "nats-tower-operator"
+    """The Lease's name."""
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
 
     @property
     def namespaced(self) -> bool:
@@ -297,6 +306,35 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     selector = _flag(env, "NATS_TOWER_SERVER_SIDE_SELECTOR", True, problems)
     watch_nack = _flag(env, "NATS_TOWER_WATCH_NACK_ACCOUNTS", True, problems)
 
+    leader_election = _flag(env, "NATS_TOWER_LEADER_ELECTION", False, problems)
+    lease_namespace = env.get("NATS_TOWER_LEADER_ELECTION_NAMESPACE", "").strip() or None
+    if lease_namespace is not None and (
+        len(lease_namespace) > 63 or not _DNS_LABEL.match(lease_namespace)
+    ):
+        problems.append(
+            f"NATS_TOWER_LEADER_ELECTION_NAMESPACE: {lease_namespace[:70]!r} is not a valid "
+            "namespace name"
+        )
+    lease_name = env.get("NATS_TOWER_LEADER_ELECTION_ID", "").strip() or "nats-tower-operator"
+    if len(lease_name) > 63 or not _DNS_LABEL.match(lease_name):
+        problems.append(
+            f"NATS_TOWER_LEADER_ELECTION_ID: {lease_name[:70]!r} is not a valid Lease name"
+        )
+    lease_duration = _number(
+        env, "NATS_TOWER_LEADER_ELECTION_LEASE_DURATION", 15.0, problems, minimum=1.0
+    )
+    renew_deadline = _number(
+        env, "NATS_TOWER_LEADER_ELECTION_RENEW_DEADLINE", 10.0, problems, minimum=0.1
+    )
+    retry_period = _number(
+        env, "NATS_TOWER_LEADER_ELECTION_RETRY_PERIOD", 2.0, problems, minimum=0.1
+    )
+    if not retry_period * 1.2 < renew_deadline < lease_duration:
+        problems.append(
+            "NATS_TOWER_LEADER_ELECTION_*: need RETRY_PERIOD * 1.2 < RENEW_DEADLINE < "
+            f"LEASE_DURATION, got {retry_period:g}, {renew_deadline:g}, {lease_duration:g}"
+        )
+
     if problems:
         raise ConfigError(problems)
     assert token is not None and allowed is not None
@@ -324,4 +362,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         server_side_selector=selector,
         watch_nack_accounts=watch_nack,
+        leader_election=leader_election,
+        leader_election_namespace=lease_namespace,
+        leader_election_id=lease_name,
+        lease_duration=lease_duration,
+        renew_deadline=renew_deadline,
+        retry_period=retry_period,
     )

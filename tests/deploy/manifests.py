@@ -257,24 +257,14 @@ def container_environment(docs: list[Doc], root: Path) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class Rbac:
-    """Rendered RBAC rules and the scope the binding grants them in."""
+class Grant:
+    """The rules of one Role or ClusterRole and the scope its binding grants them in."""
 
     rules: tuple[Mapping[str, Any], ...]
-    namespace: str | None  # None: a ClusterRoleBinding (everywhere)
-
-    @classmethod
-    def from_docs(cls, docs: Iterable[Doc]) -> Rbac:
-        """The single Role or ClusterRole of ``docs`` with its binding's scope."""
-        docs = list(docs)
-        roles = [d for d in docs if d["kind"] in {"Role", "ClusterRole"}]
-        assert len(roles) == 1, [d["kind"] for d in roles]
-        role = roles[0]
-        namespace = role["metadata"].get("namespace") if role["kind"] == "Role" else None
-        return cls(tuple(role.get("rules") or ()), namespace)
+    namespace: str | None  # None: a ClusterRole (everywhere)
 
     def allows(self, *, verb: str, group: str, resource: str, namespace: str) -> bool:
-        """Whether a request (``namespace`` empty for cluster-wide ones) is authorized."""
+        """Whether this grant authorizes the request."""
         if self.namespace is not None and namespace != self.namespace:
             return False
         return any(
@@ -284,16 +274,45 @@ class Rbac:
             for rule in self.rules
         )
 
+
+@dataclass(frozen=True)
+class Rbac:
+    """Every rendered Role/ClusterRole, evaluated together like the RBAC authorizer does."""
+
+    grants_: tuple[Grant, ...]
+
+    @classmethod
+    def from_docs(cls, docs: Iterable[Doc]) -> Rbac:
+        """All Roles and ClusterRoles of ``docs``, each with its scope."""
+        grants = [
+            Grant(
+                tuple(d.get("rules") or ()),
+                d["metadata"].get("namespace") if d["kind"] == "Role" else None,
+            )
+            for d in docs
+            if d["kind"] in {"Role", "ClusterRole"}
+        ]
+        assert grants, "no Role or ClusterRole rendered"
+        return cls(tuple(grants))
+
+    def allows(self, *, verb: str, group: str, resource: str, namespace: str) -> bool:
+        """Whether a request (``namespace`` empty for cluster-wide ones) is authorized."""
+        return any(
+            g.allows(verb=verb, group=group, resource=resource, namespace=namespace)
+            for g in self.grants_
+        )
+
     def grants(self) -> set[tuple[str, str, str]]:
         """Every ``(group, resource, verb)`` the rules spell out (no wildcards allowed)."""
         triples = set()
-        for rule in self.rules:
-            assert not rule.get("resourceNames") and not rule.get("nonResourceURLs"), rule
-            for group in rule["apiGroups"]:
-                for resource in rule["resources"]:
-                    for verb in rule["verbs"]:
-                        assert "*" not in (group, resource, verb), f"wildcard in {rule}"
-                        triples.add((group, resource, verb))
+        for grant in self.grants_:
+            for rule in grant.rules:
+                assert not rule.get("resourceNames") and not rule.get("nonResourceURLs"), rule
+                for group in rule["apiGroups"]:
+                    for resource in rule["resources"]:
+                        for verb in rule["verbs"]:
+                            assert "*" not in (group, resource, verb), f"wildcard in {rule}"
+                            triples.add((group, resource, verb))
         return triples
 
 

@@ -33,7 +33,8 @@ from .manifests import (
 SCOPES = ("namespaced", "cluster")
 RBAC_KINDS = {
     "namespaced": ("Role", "RoleBinding"),
-    "cluster": ("ClusterRole", "ClusterRoleBinding"),
+    # the Lease for leader election is granted by a Role in the operator's namespace only
+    "cluster": ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"),
 }
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding"}
 # Settings read by the operator that the Deployment deliberately does not wire:
@@ -52,10 +53,10 @@ def _env_refs(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("scope", SCOPES)
 def test_seed_install_lands_in_the_namespace_with_merged_config(tmp_path: Path, scope: str) -> None:
     docs = render_seed_install(tmp_path, scope)
-    role_kind, binding_kind = RBAC_KINDS[scope]
+    role_kind, binding_kind = RBAC_KINDS[scope][:2]
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted(
-        ["ServiceAccount", "ConfigMap", "Secret", "Deployment", role_kind, binding_kind]
+        ["ServiceAccount", "ConfigMap", "Secret", "Deployment", *RBAC_KINDS[scope]]
     )
     for doc in docs:
         meta = doc["metadata"]
@@ -192,18 +193,26 @@ def test_overlays_hold_only_rbac_objects(scope: str) -> None:
     assert sorted(d["kind"] for d in docs) == sorted(RBAC_KINDS[scope])
 
 
-def test_namespaced_role_and_cluster_role_grant_the_same_rules() -> None:
+def test_namespaced_and_cluster_overlays_grant_the_same_rules() -> None:
     role = one(kustomize(KUSTOMIZE_DIR / "namespaced"), "Role")
-    cluster_role = one(kustomize(KUSTOMIZE_DIR / "cluster"), "ClusterRole")
-    assert role["rules"] == cluster_role["rules"]
+    cluster = kustomize(KUSTOMIZE_DIR / "cluster")
+    cluster_rules = one(cluster, "ClusterRole")["rules"] + one(cluster, "Role")["rules"]
+    assert role["rules"] == cluster_rules
+    # Leases only in the operator's namespace, never cluster-wide.
+    assert all(
+        "coordination.k8s.io" not in r["apiGroups"] for r in one(cluster, "ClusterRole")["rules"]
+    )
 
 
-def test_deployment_is_single_replica_hardened_and_probed() -> None:
+def test_deployment_is_two_elected_replicas_hardened_and_probed() -> None:
     docs = kustomize(KUSTOMIZE_DIR)
     deployment = one(docs, "Deployment")
-    # No leader election yet: never two operators at once, not even during a rollout.
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    # Two replicas, one active: leader election through a Lease.
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert one(docs, "ConfigMap")["data"]["NATS_TOWER_LEADER_ELECTION"] == "true"
+    env_names = {e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "NATS_TOWER_LEADER_ELECTION" in env_names
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}

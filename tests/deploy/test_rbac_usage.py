@@ -34,6 +34,7 @@ from nats_tower_operator.sandbox import Environment
 from .manifests import (
     OPERATOR,
     TOKEN_GENERATOR,
+    Grant,
     Rbac,
     SeedValues,
     container_environment,
@@ -158,8 +159,8 @@ def _allowed(rbac: Rbac, record: AuditRecord) -> bool:
 def test_rbac_evaluator_scopes_roles_to_their_namespace() -> None:
     """Control for the checker itself: a Role grants nothing outside its namespace."""
     rules = ({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},)
-    role = Rbac(rules, "team-a")
-    cluster = Rbac(rules, None)
+    role = Rbac((Grant(rules, "team-a"),))
+    cluster = Rbac((Grant(rules, None),))
     assert role.allows(verb="get", group="", resource="secrets", namespace="team-a")
     assert not role.allows(verb="get", group="", resource="secrets", namespace="team-b")
     assert not role.allows(verb="get", group="", resource="secrets", namespace="")

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from nats_tower_operator.bootstrap import Operator, build_operator
+from nats_tower_operator.bootstrap import build_operator
 from nats_tower_operator.kube import LEASES, KubeClient, KubeConfig
-from nats_tower_operator.runtime.health import HealthServer
 from nats_tower_operator.runtime.leader import LeaseElector
-from nats_tower_operator.runtime.manager import Manager
 from nats_tower_operator.sandbox import Environment
-from nats_tower_operator.settings import Settings, load_settings
+from nats_tower_operator.settings import load_settings
 
 from .harness import create_pod, labelled_pod, tower_users, wait_secret
 
@@ -38,39 +35,10 @@ ELECTION_ENV = {
     "NATS_TOWER_LEADER_ELECTION_RENEW_DEADLINE": str(RENEW_DEADLINE),
     "NATS_TOWER_LEADER_ELECTION_RETRY_PERIOD": str(RETRY_PERIOD),
 }
-BOOTSTRAP_WIRES_ELECTION = "leader_election" in {f.name for f in dataclasses.fields(Settings)}
 
 
 def user_of(name: str) -> str:
     return f"system:serviceaccount:default:nats-tower-operator-{name}"
-
-
-def _wire_in_test(op: Operator, name: str) -> LeaseElector:
-    """Stop-gap until bootstrap builds the elector: a new manager gated by a LeaseElector.
-
-    It takes over the runnables bootstrap registered (same leader/free split) except the
-    health server, which serves the manager it was built with.
-    """
-    elector = LeaseElector(
-        op.kube,
-        namespace=LEASE_NAMESPACE,
-        identity=f"operator-{name}",
-        lease_duration=LEASE_DURATION,
-        renew_deadline=RENEW_DEADLINE,
-        retry_period=RETRY_PERIOD,
-        metrics=op.metrics,
-    )
-    built = op.manager
-    manager = Manager(leader_gate=elector, metrics=op.metrics)
-    manager.add(elector, needs_leader=False)
-    for runnable in built._free:
-        if not isinstance(runnable, HealthServer):
-            manager.add(runnable, needs_leader=False)
-    for runnable in built._gated:
-        manager.add(runnable)
-    manager.add_ready_check("caches-synced", op.synced)
-    op.manager = manager
-    return elector
 
 
 class Replica:
@@ -83,10 +51,8 @@ class Replica:
         settings = load_settings(env.operator_env(KUBECONFIG=str(kubeconfig), **ELECTION_ENV))
         self.user = user_of(name)
         self.op = build_operator(settings, kube_config=KubeConfig.from_kubeconfig(str(kubeconfig)))
-        elector = getattr(self.op, "elector", None)
-        self.elector: LeaseElector = (
-            elector if elector is not None else _wire_in_test(self.op, name)
-        )
+        assert self.op.elector is not None, "NATS_TOWER_LEADER_ELECTION=true builds an elector"
+        self.elector: LeaseElector = self.op.elector
         self.task: asyncio.Task[int] | None = None
 
     async def start(self) -> Replica:
@@ -203,18 +169,16 @@ async def test_only_the_leader_writes_and_a_follower_takes_over(
     assert names == [f"sandbox-cluster/default/{n}-creds" for n in ("first", "second", "third")]
 
 
-@pytest.mark.skipif(not BOOTSTRAP_WIRES_ELECTION, reason="needs bootstrap wiring")
 async def test_bootstrap_builds_the_elector_from_the_environment(env: Environment) -> None:
     settings = load_settings(env.operator_env(**ELECTION_ENV))
     op = build_operator(settings, kube_config=KubeConfig.from_kubeconfig(str(env.kubeconfig)))
     try:
-        elector = getattr(op, "elector", None)
-        assert isinstance(elector, LeaseElector)
+        assert isinstance(op.elector, LeaseElector)
         off = build_operator(
             load_settings(env.operator_env()),
             kube_config=KubeConfig.from_kubeconfig(str(env.kubeconfig)),
         )
-        assert getattr(off, "elector", "missing") is None
+        assert off.elector is None
         await off.aclose()
     finally:
         await op.aclose()

@@ -129,3 +129,31 @@ def test_token_file_is_reread_and_errors_are_clear(tmp_path: Path, installations
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(env | {"NATS_TOWER_API_TOKEN_PATH": str(tmp_path / "nope")})
     assert "first" not in repr(TokenSource(value="first"))
+
+
+def test_leader_election_settings(installations: Path) -> None:
+    s = load_settings(base_env(installations))
+    assert not s.leader_election and s.leader_election_id == "nats-tower-operator"
+    assert (s.lease_duration, s.renew_deadline, s.retry_period) == (15.0, 10.0, 2.0)
+    on = load_settings(
+        base_env(installations)
+        | {
+            "NATS_TOWER_LEADER_ELECTION": "true",
+            "NATS_TOWER_LEADER_ELECTION_NAMESPACE": "ops",
+            "NATS_TOWER_LEADER_ELECTION_LEASE_DURATION": "30",
+        }
+    )
+    assert on.leader_election and on.leader_election_namespace == "ops"
+    assert on.lease_duration == 30.0
+    with pytest.raises(ConfigError) as err:
+        load_settings(
+            base_env(installations)
+            | {
+                "NATS_TOWER_LEADER_ELECTION": "maybe",
+                "NATS_TOWER_LEADER_ELECTION_ID": "Bad_Name",
+                "NATS_TOWER_LEADER_ELECTION_RENEW_DEADLINE": "20",
+            }
+        )
+    text = str(err.value)
+    assert "NATS_TOWER_LEADER_ELECTION:" in text and "Bad_Name" in text
+    assert "RENEW_DEADLINE < LEASE_DURATION" in text

@@ -45,6 +45,7 @@ from nats_tower_operator.kube.client import KubeClient
 from nats_tower_operator.kube.errors import AlreadyExists, Conflict, KubeError, NotFound
 from nats_tower_operator.kube.models import JSON
 from nats_tower_operator.kube.resources import LEASES
+from nats_tower_operator.runtime.manager import LeadershipLost
 from nats_tower_operator.runtime.metrics import Metrics
 
 __all__ = ["DEFAULT_LEASE_NAME", "LeadershipLost", "LeaseElector", "LeaseRecord", "micro_time"]
@@ -56,10 +57,6 @@ _JITTER = 0.2
 """Acquire attempts wait ``retry_period * (1 + U(0, _JITTER))``: racing replicas spread out."""
 _ATTEMPTS = 3
 """Reads and writes per attempt: a ``Conflict``/``AlreadyExists`` is followed by a re-read."""
-
-
-class LeadershipLost(Exception):
-    """This replica lost its Lease: it must stop all leader-only work (the process exits)."""
 
 
 def micro_time(seconds: float) -> str:

@@ -28,7 +28,7 @@ from typing import Protocol
 from nats_tower_operator.runtime.checks import Check, CheckRegistry, CheckResult
 from nats_tower_operator.runtime.metrics import Metrics
 
-__all__ = ["AlwaysLeader", "LeaderGate", "Manager", "Runnable"]
+__all__ = ["AlwaysLeader", "LeaderGate", "LeadershipLost", "Manager", "Runnable"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,14 @@ class Runnable(Protocol):
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then clean up and return; raise only on failure."""
         ...
+
+
+class LeadershipLost(Exception):
+    """Raised by a leader gate's runnable when this replica lost leadership.
+
+    The manager then cancels all leader-gated work at once (no drain: another replica may
+    already be acting) and stops with exit code 1.
+    """
 
 
 class LeaderGate(Protocol):
@@ -215,6 +223,12 @@ class Manager:
             await runnable.run(stop)
         except asyncio.CancelledError:
             raise
+        except LeadershipLost:
+            logger.error("manager: leadership lost; stopping leader-only work now")
+            self._crashed.append(runnable.name)
+            for task in self._gated_tasks:
+                task.cancel()
+            self.request_stop()
         except Exception:  # a crashed runnable is logged and stops the whole manager
             logger.exception("manager: runnable %s crashed", runnable.name)
             self._crashed.append(runnable.name)

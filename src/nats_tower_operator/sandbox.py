@@ -40,7 +40,13 @@ from nats_tower_operator.kube import (
 from nats_tower_operator.towerserver.natsserver import NatsServer
 from nats_tower_operator.towerserver.server import TowerServer
 
-__all__ = ["Environment", "nats_round_trip", "run_sandbox", "seed_examples"]
+__all__ = [
+    "Environment",
+    "nats_round_trip",
+    "run_sandbox",
+    "seed_examples",
+    "start_operator_process",
+]
 
 CLUSTER_ID = "sandbox-cluster"
 NAMESPACE = "default"
@@ -241,9 +247,12 @@ async def nats_round_trip(creds: str, urls: str, *, subject: str = "sandbox.chec
         os.unlink(path)
 
 
-async def _start_operator(env: Environment, log_path: Path) -> asyncio.subprocess.Process:
+async def start_operator_process(
+    env: Environment, log_path: Path, **overrides: str
+) -> asyncio.subprocess.Process:
+    """Start ``nats-tower-operator run`` as a process for ``env``; output goes to ``log_path``."""
     process_env = dict(os.environ)
-    process_env.update(env.operator_env(NATS_TOWER_LOG_FORMAT="json"))
+    process_env.update(env.operator_env(NATS_TOWER_LOG_FORMAT="json", **overrides))
     log_file = log_path.open("ab")
     try:
         return await asyncio.create_subprocess_exec(
@@ -289,7 +298,7 @@ async def run_sandbox(*, workdir: Path, keep: bool, timeout: float = 60.0) -> in
             f"  account       {ACCOUNT!r} linked to cluster {CLUSTER_ID!r}, namespace {NAMESPACE!r}"
         )
         operator_log = workdir / "operator.log"
-        operator = await _start_operator(env, operator_log)
+        operator = await start_operator_process(env, operator_log)
         _say(f"  operator      pid {operator.pid}, logs in {operator_log}")
         _say()
         async with env.kube_client() as kube:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from nats_tower_operator.kube import SECRETS, KubeClient
-from nats_tower_operator.sandbox import Environment
+from nats_tower_operator.sandbox import Environment, start_operator_process
 
 from .harness import (
     assert_creds_work,
@@ -25,19 +23,7 @@ from .harness import (
 
 
 async def start_process(env: Environment, log: Path) -> asyncio.subprocess.Process:
-    environ = dict(os.environ)
-    environ.update(env.operator_env(NATS_TOWER_WORKERS="2"))
-    with log.open("ab") as out:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "nats_tower_operator.cli",
-            "run",
-            env=environ,
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL,
-        )
+    return await start_operator_process(env, log, NATS_TOWER_WORKERS="2")
 
 
 async def count_written(kube: KubeClient) -> int:

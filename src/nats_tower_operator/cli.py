@@ -27,6 +27,12 @@ def build_parser(*, operator_only: bool = False) -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
     if operator_only:
         return parser
+    check = sub.add_parser(
+        "check",
+        help="check the configuration, Tower (token, installations, access links) and RBAC; "
+        "prints OK/FAIL with fixes",
+    )
+    check.set_defaults(handler=_check)
     sandbox = sub.add_parser(
         "sandbox",
         help="run nats-server, a Tower-compatible server, a Kubernetes emulator and the "
@@ -57,6 +63,29 @@ def _sandbox(args: argparse.Namespace) -> int:
         return asyncio.run(run_sandbox(workdir=workdir, keep=args.keep, timeout=args.timeout))
     except KeyboardInterrupt:
         return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from nats_tower_operator.check import format_report, run_checks
+    from nats_tower_operator.kube import KubeConfig, KubeConfigError
+    from nats_tower_operator.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"FAIL  config  {problem}")
+        return 1
+    try:
+        kube_config = KubeConfig.load()
+    except KubeConfigError as exc:
+        print(f"FAIL  config  {exc}")
+        return 1
+    lines = asyncio.run(run_checks(settings, kube_config))
+    print(format_report(lines))
+    return 0 if all(line.ok for line in lines) else 1
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -58,5 +58,5 @@ def test_run_with_valid_config_but_no_cluster_access_says_so(tmp_path: Path) -> 
 def test_help_lists_every_command() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("run", "sandbox", "tower", "dev-cluster"):
+    for command in ("run", "check", "sandbox", "tower", "dev-cluster"):
         assert command in result.stdout

@@ -205,10 +205,7 @@ class Operator:
 
 def _consumer_handler(index: ConsumerIndex, controller: Controller, resource: Resource) -> Any:
     def handle(event: str, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
-        if old is not None and event != "DELETED":
-            # A relabel moves the object from one Secret to another: both are touched.
-            for request in index.observe(resource.kind, resource.api_version, "DELETED", old):
-                controller.enqueue(request)
+        # The index knows each object's previous Secret: a relabel touches both keys.
         for request in index.observe(resource.kind, resource.api_version, event, obj):
             controller.enqueue(request)
 

@@ -30,7 +30,6 @@ from typing import Any, Literal
 
 from nats_tower_operator.kube import (
     SECRETS,
-    AlreadyExists,
     EventRecorder,
     Forbidden,
     Invalid,
@@ -569,13 +568,11 @@ class CredentialReconciler:
         if extra_annotations:
             body["metadata"]["annotations"].update(extra_annotations)
         if base is None:
-            try:
-                await self._kube.create(SECRETS, body, namespace=request.namespace)
-            except AlreadyExists:
-                # Someone (us, a moment ago, or a user) created it meanwhile: look again.
-                raise
-            return
-        await self._kube.replace(SECRETS, request.name, body, namespace=request.namespace)
+            # AlreadyExists (someone created it meanwhile) and Conflict (a stale replace)
+            # propagate: the work queue retries and the next look sees the current Secret.
+            await self._kube.create(SECRETS, body, namespace=request.namespace)
+        else:
+            await self._kube.replace(SECRETS, request.name, body, namespace=request.namespace)
 
     # ------------------------------------------------------------------ revocation
 

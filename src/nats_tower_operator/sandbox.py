@@ -1,9 +1,10 @@
 """The sandbox: the whole system on one machine, proven end to end.
 
-:class:`Environment` starts a real nats-server in operator mode, the Tower-compatible
-server (an installation, an account named ``operator`` linked to the sandbox cluster and
-namespace) and the Kubernetes API emulator with NACK's Account CRD. The integration tests
-use the same class, so the sandbox and the tests exercise one bring-up.
+:class:`Environment` starts a real nats-server in operator mode, the NATS Tower stand-in
+(the real PocketBase with NATS Tower's collections and rules: an installation, an account
+named ``operator`` linked to the sandbox cluster and namespace) and the Kubernetes API
+emulator with NACK's Account CRD. The integration tests use the same class, so the sandbox
+and the tests exercise one bring-up.
 
 :func:`run_sandbox` adds the operator (as a real ``nats-tower-operator run`` process
 configured only by env vars), applies the two examples of the NATS Tower docs, waits for
@@ -38,7 +39,7 @@ from nats_tower_operator.kube import (
     NotFound,
 )
 from nats_tower_operator.towerserver.natsserver import NatsServer
-from nats_tower_operator.towerserver.server import TowerServer
+from nats_tower_operator.towerserver.standin import TowerStandIn
 
 __all__ = [
     "Environment",
@@ -51,14 +52,16 @@ __all__ = [
 CLUSTER_ID = "sandbox-cluster"
 NAMESPACE = "default"
 ACCOUNT = "operator"
+#: An installation's URL until its nats-server runs (Tower requires one, unique).
+PLACEHOLDER_URL = "nats://starting.invalid:4222"
 
 
 @dataclass
 class Environment:
-    """nats-server + Tower-compatible server + Kubernetes emulator, provisioned."""
+    """nats-server + NATS Tower stand-in + Kubernetes emulator, provisioned."""
 
     workdir: Path
-    tower: TowerServer
+    tower: TowerStandIn
     nats: NatsServer
     emulator: Emulator
     kubeconfig: Path
@@ -84,18 +87,19 @@ class Environment:
         workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up
         token = "sandbox-" + secrets.token_hex(16)
         async with (
-            TowerServer.running(
-                db_path=workdir / "tower.db", token=token, port=tower_port
-            ) as tower,
+            TowerStandIn.running(data_dir=workdir / "tower", token=token, port=tower_port) as tower,
             Emulator.running(port=emulator_port) as emulator,
         ):
-            installation = await tower.create_installation("sandbox")
-            nats = await tower.start_nats(installation["id"], workdir=workdir / "nats")
-            account = await tower.create_account(installation["id"], ACCOUNT)
+            admin = tower.admin
+            installation = await admin.create_installation(PLACEHOLDER_URL, "sandbox")
+            key = str(installation["public_key"])
+            nats = await tower.start_nats(key, workdir=workdir / "nats")
+            installation = await admin.installation(key)
+            account = await admin.create_account(key, ACCOUNT)
             if link:
                 for namespace in namespaces:
-                    await tower.link_k8s(account["id"], cluster=CLUSTER_ID, namespace=namespace)
-            await _wait_pushed(tower)
+                    await admin.link(key, ACCOUNT, cluster=CLUSTER_ID, namespace=namespace)
+            await tower.wait_pushed()
             if nack_crd:
                 emulator.register_crd(load_nack_accounts_crd())
             kubeconfig = emulator.write_kubeconfig(workdir / "kubeconfig")
@@ -139,15 +143,6 @@ class Environment:
     def kube_client(self) -> KubeClient:
         """A Kubernetes client for this environment (the caller closes it)."""
         return KubeClient(KubeConfig.from_kubeconfig(str(self.kubeconfig)))
-
-
-async def _wait_pushed(tower: TowerServer, timeout: float = 20.0) -> None:
-    """Wait until nats-server has every account JWT (a failed push is retried every 2 s)."""
-    deadline = time.monotonic() + timeout
-    while tower.sync.pending:
-        if time.monotonic() > deadline:
-            raise TimeoutError("nats-server did not receive the account JWTs in time")
-        await asyncio.sleep(0.05)
 
 
 def seed_examples(installation: str) -> list[tuple[Any, dict[str, Any]]]:
@@ -292,7 +287,10 @@ async def run_sandbox(*, workdir: Path, keep: bool, timeout: float = 60.0) -> in
     _say(f"  workdir: {workdir}")
     async with Environment.running(workdir) as env:
         _say(f"  nats-server   {env.nats.client_url} (operator mode, full resolver)")
-        _say(f"  NATS Tower    {env.tower.url} (installation {env.installation['public_key']})")
+        _say(
+            f"  NATS Tower    {env.tower.url} (PocketBase with Tower's collections; installation "
+            f"{env.installation['public_key']})"
+        )
         _say(f"  Kubernetes    {env.emulator.url} (emulator, NACK Account CRD registered)")
         _say(
             f"  account       {ACCOUNT!r} linked to cluster {CLUSTER_ID!r}, namespace {NAMESPACE!r}"
@@ -341,6 +339,11 @@ async def run_sandbox(*, workdir: Path, keep: bool, timeout: float = 60.0) -> in
                     _say(f"  export KUBECONFIG={env.kubeconfig}")
                     _say("  kubectl get secrets,pods,accounts")
                     _say(f"  Tower: {env.tower.url}  X-Token: {env.token}")
+                    superuser = env.tower.superuser
+                    _say(
+                        f"  PocketBase admin UI: {env.tower.url}/_/  "
+                        f"({superuser.email} / {superuser.password})"
+                    )
                     with contextlib.suppress(asyncio.CancelledError):
                         await asyncio.Event().wait()
             finally:

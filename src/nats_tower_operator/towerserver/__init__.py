@@ -1,17 +1,19 @@
-"""A NATS Tower-compatible server: PocketBase records API, real NATS JWTs, SQLite, nats-server sync.
+"""The NATS Tower stand-in: the real PocketBase serving NATS Tower's collections and rules.
 
 Public entry points:
 
-* :class:`~nats_tower_operator.towerserver.server.TowerServer` - the whole server in-process
-  (``async with TowerServer.running(db_path=..., token=...) as srv``) with admin helpers and
-  ``start_nats()`` to run a real nats-server for an installation.
-* :class:`~nats_tower_operator.towerserver.service.TowerService` - the use cases.
+* :class:`~nats_tower_operator.towerserver.standin.TowerStandIn` - PocketBase + Tower's
+  collections + the hooks' signing service, started together
+  (``async with TowerStandIn.running(data_dir=..., token=...) as tower``), with
+  ``tower.admin`` and ``start_nats()`` to run a real nats-server for an installation.
+* :class:`~nats_tower_operator.towerserver.admin.TowerAdmin` - administration of any Tower
+  over its records API (installations by public key, accounts by name).
 * :class:`~nats_tower_operator.towerserver.natsserver.NatsServer` - a nats-server process.
 * :mod:`~nats_tower_operator.towerserver.cli` - ``nats-tower-operator tower ...``.
 """
 
+from nats_tower_operator.towerserver.admin import AdminError, TowerAdmin
 from nats_tower_operator.towerserver.natsserver import NatsServer
-from nats_tower_operator.towerserver.server import TowerServer
-from nats_tower_operator.towerserver.service import ListQuery, TowerService
+from nats_tower_operator.towerserver.standin import TowerStandIn
 
-__all__ = ["ListQuery", "NatsServer", "TowerServer", "TowerService"]
+__all__ = ["AdminError", "NatsServer", "TowerAdmin", "TowerStandIn"]

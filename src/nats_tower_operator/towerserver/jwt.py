@@ -31,6 +31,8 @@ __all__ = [
     "generate_nkey",
     "nkey_from_seed",
     "operator_jwt",
+    "private_key",
+    "update_account_jwt",
     "user_jwt",
     "verify_jwt",
 ]
@@ -86,6 +88,14 @@ def nkey_from_seed(seed: str) -> NKey:
     except (nkeys.ErrInvalidSeed, nkeys.ErrInvalidPrefixByte, binascii.Error, ValueError) as exc:
         raise JwtError("invalid nkey seed") from exc
     return NKey(public_key=public, seed=seed)
+
+
+def private_key(seed: str) -> str:
+    """The nkeys private key encoding (``P...``) of a seed, as Tower stores it."""
+    try:
+        return str(nkeys.from_seed(bytearray(seed.encode())).private_key.decode())
+    except (nkeys.ErrInvalidSeed, nkeys.ErrInvalidPrefixByte, binascii.Error, ValueError) as exc:
+        raise JwtError("invalid nkey seed") from exc
 
 
 def _b64(data: bytes) -> str:
@@ -147,10 +157,22 @@ def _base_claims(*, iat: int, issuer: NKey, subject: str, name: str) -> dict[str
     return {"jti": "", "iat": iat, "iss": issuer.public_key, "name": name, "sub": subject}
 
 
-def operator_jwt(*, operator: NKey, name: str, system_account: str, iat: int) -> str:
-    """Self-signed operator JWT naming ``system_account``."""
+def operator_jwt(
+    *,
+    operator: NKey,
+    name: str,
+    iat: int,
+    signing_keys: Sequence[str] = (),
+    system_account: str | None = None,
+) -> str:
+    """Self-signed operator JWT listing its signing keys (and the system account, if given)."""
     claims = _base_claims(iat=iat, issuer=operator, subject=operator.public_key, name=name)
-    claims["nats"] = {"system_account": system_account, "type": "operator", "version": 2}
+    nats: dict[str, Any] = {"type": "operator", "version": 2}
+    if signing_keys:
+        nats["signing_keys"] = list(signing_keys)
+    if system_account:
+        nats["system_account"] = system_account
+    claims["nats"] = dict(sorted(nats.items()))
     return _encode(claims, operator)
 
 
@@ -163,14 +185,19 @@ class RoleScope:
     publish: Sequence[str] = field(default_factory=tuple)
     subscribe: Sequence[str] = field(default_factory=tuple)
 
-    def template(self) -> dict[str, Any]:
-        """The scope's user permission template, as carried in the account JWT."""
+    def claim(self) -> dict[str, Any]:
+        """The scope as carried in the account JWT's ``signing_keys``."""
         return {
-            "pub": _allow(self.publish),
-            "sub": _allow(self.subscribe),
-            "subs": NO_LIMIT,
-            "data": NO_LIMIT,
-            "payload": NO_LIMIT,
+            "kind": "user_scope",
+            "key": self.public_key,
+            "role": self.role,
+            "template": {
+                "pub": _allow(self.publish),
+                "sub": _allow(self.subscribe),
+                "subs": NO_LIMIT,
+                "data": NO_LIMIT,
+                "payload": NO_LIMIT,
+            },
         }
 
 
@@ -178,54 +205,131 @@ def _allow(subjects: Sequence[str]) -> dict[str, list[str]]:
     return {"allow": list(subjects)} if subjects else {}
 
 
+def _limits(*, disabled: bool) -> dict[str, Any]:
+    # Connection and data limits as Tower's default limit record; JetStream is left off.
+    return {
+        "subs": NO_LIMIT,
+        "data": NO_LIMIT,
+        "payload": NO_LIMIT,
+        "imports": NO_LIMIT,
+        "exports": NO_LIMIT,
+        "wildcards": True,
+        "conn": 0 if disabled else NO_LIMIT,
+        "leaf": 0 if disabled else NO_LIMIT,
+    }
+
+
+def _system_exports() -> list[dict[str, Any]]:
+    """The monitoring exports Tower gives every SYS account."""
+    return [
+        {
+            "name": "account-monitoring-services",
+            "subject": "$SYS.REQ.ACCOUNT.*.*",
+            "type": "service",
+            "response_type": "Stream",
+            "account_token_position": 4,
+        },
+        {
+            "name": "account-monitoring-streams",
+            "subject": "$SYS.ACCOUNT.*.>",
+            "type": "stream",
+            "account_token_position": 3,
+        },
+    ]
+
+
 def account_jwt(
     *,
-    operator: NKey,
+    signer: NKey,
     account_public_key: str,
     name: str,
     iat: int,
+    signing_keys: Sequence[str] = (),
     scopes: Sequence[RoleScope] = (),
     revocations: Mapping[str, int] | None = None,
+    system: bool = False,
     disabled: bool = False,
 ) -> str:
-    """Account JWT signed by the operator, carrying scoped signing keys and revocations.
+    """Account JWT signed by the operator (or one of its signing keys).
 
+    ``signing_keys`` are the account's plain signing keys, ``scopes`` its roles.
     ``disabled`` produces a JWT that admits no connection (used when an account is deleted,
     since nats-server's resolver keeps account JWTs forever).
     """
-    claims = _base_claims(iat=iat, issuer=operator, subject=account_public_key, name=name)
     nats: dict[str, Any] = {
-        "limits": {
-            "subs": NO_LIMIT,
-            "data": NO_LIMIT,
-            "payload": NO_LIMIT,
-            "imports": NO_LIMIT,
-            "exports": NO_LIMIT,
-            "wildcards": True,
-            "conn": 0 if disabled else NO_LIMIT,
-            "leaf": 0 if disabled else NO_LIMIT,
-        },
+        "limits": _limits(disabled=disabled),
         "default_permissions": {"pub": {}, "sub": {}},
         "type": "account",
         "version": 2,
     }
-    if scopes:
-        nats["signing_keys"] = [
-            {
-                "kind": "user_scope",
-                "key": scope.public_key,
-                "role": scope.role,
-                "template": scope.template(),
-            }
-            for scope in scopes
-        ]
+    if system:
+        nats["exports"] = _system_exports()
+    keys: list[Any] = list(signing_keys) + [scope.claim() for scope in scopes]
+    if keys:
+        nats["signing_keys"] = keys
     revoked = dict(revocations or {})
     if disabled:
         revoked["*"] = iat
     if revoked:
         nats["revocations"] = dict(sorted(revoked.items()))
+    claims = _base_claims(iat=iat, issuer=signer, subject=account_public_key, name=name)
     claims["nats"] = nats
-    return _encode(claims, operator)
+    return _encode(claims, signer)
+
+
+def update_account_jwt(
+    token: str,
+    *,
+    signer: NKey,
+    iat: int,
+    revoke: Sequence[str] = (),
+    scope: RoleScope | None = None,
+    remove_key: str | None = None,
+    name: str | None = None,
+    disabled: bool = False,
+) -> str:
+    """Re-sign an account JWT with changes, keeping everything else (Tower's read-modify-write).
+
+    ``revoke`` adds user keys to the revocations (revoked as of ``iat``); ``scope`` adds or
+    replaces a role's scoped key; ``remove_key`` drops a signing key; ``disabled`` revokes
+    every user and admits no connection.
+    """
+    claims = decode_jwt(token)
+    nats = claims.get("nats")
+    if not isinstance(nats, dict) or nats.get("type") != "account":
+        raise JwtError("not an account JWT")
+    nats = dict(nats)
+    keys = [k for k in nats.get("signing_keys") or [] if _signing_key(k) != remove_key]
+    if scope is not None:
+        keys = [k for k in keys if _signing_key(k) != scope.public_key] + [scope.claim()]
+    if keys:
+        nats["signing_keys"] = keys
+    else:
+        nats.pop("signing_keys", None)
+    revocations = dict(nats.get("revocations") or {})
+    for user_key in revoke:
+        revocations[user_key] = iat
+    if disabled:
+        revocations["*"] = iat
+        limits = dict(nats.get("limits") or {})
+        limits.update({"conn": 0, "leaf": 0})
+        nats["limits"] = limits
+    if revocations:
+        nats["revocations"] = dict(sorted(revocations.items()))
+    claims = {k: v for k, v in claims.items() if k != "exp"}
+    claims.update({"jti": "", "iat": iat, "iss": signer.public_key, "nats": nats})
+    if name is not None:
+        claims["name"] = name
+    return _encode(claims, signer)
+
+
+def _signing_key(entry: object) -> str | None:
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, dict):
+        key = entry.get("key")
+        return key if isinstance(key, str) else None
+    return None
 
 
 def user_jwt(
@@ -233,24 +337,21 @@ def user_jwt(
     user_public_key: str,
     name: str,
     iat: int,
-    account: NKey,
-    role_key: NKey | None = None,
+    signer: NKey,
+    issuer_account: str,
+    scoped: bool = False,
     expires: int | None = None,
 ) -> str:
-    """User JWT signed by the account key, or by a role's scoped key when ``role_key`` is set.
+    """User JWT signed by an account signing key (``issuer_account`` names the account).
 
-    A user signed by a scoped key carries no permissions of its own (nats-server applies the
-    scope's template and rejects scoped users that set any) and names its account in
-    ``issuer_account``.
+    A user signed by a role's scoped key (``scoped``) carries no permissions of its own
+    (nats-server applies the scope's template and rejects scoped users that set any).
     """
-    signer = role_key if role_key is not None else account
     claims = _base_claims(iat=iat, issuer=signer, subject=user_public_key, name=name)
     if expires:
         claims["exp"] = expires
-    nats: dict[str, Any]
-    if role_key is not None:
-        nats = {"issuer_account": account.public_key}
-    else:
+    nats: dict[str, Any] = {}
+    if not scoped:
         nats = {
             "pub": {},
             "sub": {},
@@ -258,6 +359,8 @@ def user_jwt(
             "data": NO_LIMIT,
             "payload": NO_LIMIT,
         }
+    if issuer_account != signer.public_key:
+        nats["issuer_account"] = issuer_account
     nats.update({"type": "user", "version": 2})
     claims["nats"] = nats
     return _encode(claims, signer)

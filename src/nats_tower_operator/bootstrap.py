@@ -47,6 +47,7 @@ from nats_tower_operator.runtime.ratelimit import (
 )
 from nats_tower_operator.settings import Settings
 from nats_tower_operator.tower import CredentialIssuer, TowerClient
+from nats_tower_operator.tower.readiness import TowerReadiness
 
 __all__ = ["Operator", "build_operator"]
 
@@ -404,4 +405,9 @@ def build_operator(
     manager.add(operator.resync)
     manager.add(health, needs_leader=False)
     manager.add_ready_check("caches-synced", operator.synced)
+    # Ready only with positive proof that Tower answers for our installations with our
+    # token: real Tower answers a wrong token with empty lists, never with 401.
+    readiness = TowerReadiness(tower, settings.allowed_installations)
+    manager.add(readiness, needs_leader=False)
+    manager.add_ready_check("tower", readiness)
     return operator

@@ -54,16 +54,11 @@ async def _tower_checks(settings: Settings) -> list[CheckLine]:
         settings.tower_url, settings.token, timeout=settings.tower_timeout, max_retries=1
     ) as tower:
         try:
-            await tower.list_records("nats_auth_operators", per_page=1, fields="id")
+            # Real Tower answers a wrong token with empty lists, never 401: a token is
+            # accepted only when it sees at least one installation.
+            works = await tower.token_works()
         except TowerUnauthorized:
-            return [
-                CheckLine(
-                    "tower",
-                    False,
-                    f"{settings.tower_url} refused the API token",
-                    "set NATS_TOWER_API_TOKEN(_PATH) to Tower's API_TOKEN",
-                )
-            ]
+            works = False
         except TowerError as exc:
             return [
                 CheckLine(
@@ -71,6 +66,16 @@ async def _tower_checks(settings: Settings) -> list[CheckLine]:
                     False,
                     f"{settings.tower_url}: {exc.message}",
                     "check NATS_TOWER_URL and that Tower is reachable from here",
+                )
+            ]
+        if not works:
+            return [
+                CheckLine(
+                    "tower",
+                    False,
+                    f"{settings.tower_url} refused the API token (no installation is visible "
+                    "with it)",
+                    "set NATS_TOWER_API_TOKEN(_PATH) to Tower's API_TOKEN",
                 )
             ]
         lines.append(CheckLine("tower", True, f"{settings.tower_url} accepts the API token"))

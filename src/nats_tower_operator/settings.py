@@ -235,8 +235,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     cluster_id = env.get("NATS_TOWER_CLUSTER_ID", "").strip()
     if not cluster_id:
         problems.append("NATS_TOWER_CLUSTER_ID: required (e.g. backend-prod-k8s-cluster)")
-    elif len(cluster_id) > 128 or "/" in cluster_id or any(c.isspace() for c in cluster_id):
-        problems.append("NATS_TOWER_CLUSTER_ID: at most 128 characters, no '/' and no spaces")
+    elif (
+        len(cluster_id) > 128
+        or "/" in cluster_id
+        or "\\" in cluster_id  # not expressible in every Tower filter
+        or any(c.isspace() for c in cluster_id)
+    ):
+        problems.append(
+            "NATS_TOWER_CLUSTER_ID: at most 128 characters, no '/', no '\\' and no spaces"
+        )
 
     namespace = env.get("NATS_TOWER_NAMESPACE", "").strip() or None
     if namespace is not None and (len(namespace) > 63 or not _DNS_LABEL.match(namespace)):

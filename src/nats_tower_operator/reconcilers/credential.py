@@ -72,6 +72,7 @@ from nats_tower_operator.tower import (
     TowerError,
     TowerUnauthorized,
     User,
+    is_record_id,
 )
 
 __all__ = ["CredentialReconciler", "ReconcilerOptions", "SecretLookup"]
@@ -266,7 +267,13 @@ class CredentialReconciler:
 
         previous = _annotation(secret, PREVIOUS_USER_ANNOTATION)
         if previous:
-            await self._revoke_previous(request, secret, previous)
+            if is_record_id(previous):
+                await self._revoke_previous(request, secret, previous)
+            else:
+                log.warning(
+                    "ignoring a malformed replaced-user annotation", extra={"secret": str(request)}
+                )
+                await self._patch_annotations(request, secret, {PREVIOUS_USER_ANNOTATION: None})
             return Result(requeue_after=0.0)
         if own.orphaned_since is not None:
             await self._patch_annotations(request, secret, {ORPHANED_SINCE_ANNOTATION: None})
@@ -324,8 +331,12 @@ class CredentialReconciler:
         try:
             allowed = await self._issuer.access_allowed(
                 wish.installation, wish.account, request.namespace
+            ) or not await self._issuer.confirm_unlinked(
+                wish.installation, wish.account, request.namespace
             )
             if not allowed:
+                # Proven in this pass: installation and account read fresh with the same
+                # token that finds no link (a wrong token raises instead).
                 await self._tell(
                     targets,
                     "Warning",
@@ -540,13 +551,9 @@ class CredentialReconciler:
         log.info(
             "credential %s",
             verb,
-            extra={
-                "secret": str(request),
-                "user_id": cred.user_id,
-                "account": wish.account,
-                "generation": generation,
-            },
+            extra={"secret": str(request), "account": wish.account, "generation": generation},
         )
+        log.debug("credential %s: Tower user %s", verb, cred.user_id)
         return Result(requeue_after=0.0) if replaces else Result()
 
     async def _write(
@@ -592,7 +599,7 @@ class CredentialReconciler:
                 self._revoked.put(tombstone.user_id, self._clock())
                 log.info(
                     "credential of a deleted, unused Secret revoked",
-                    extra={"secret": str(request), "user_id": tombstone.user_id},
+                    extra={"secret": str(request)},
                 )
             return Result()
         own = ownership(cached)
@@ -635,7 +642,7 @@ class CredentialReconciler:
             Reason.REVOKED,
             f"Tower user of account {own.account} revoked and Secret {request.name} deleted",
         )
-        log.info("credential revoked", extra={"secret": str(request), "user_id": own.user_id})
+        log.info("credential revoked", extra={"secret": str(request)})
 
     async def _revoke_previous(
         self, request: Request, secret: Mapping[str, Any], user_id: str
@@ -643,7 +650,7 @@ class CredentialReconciler:
         """A replaced user is revoked only once its successor is stored in the Secret."""
         await self._issuer.revoke(user_id)
         await self._patch_annotations(request, secret, {PREVIOUS_USER_ANNOTATION: None})
-        log.info("replaced credential revoked", extra={"secret": str(request), "user_id": user_id})
+        log.info("replaced credential revoked", extra={"secret": str(request)})
 
     async def _patch_annotations(
         self, request: Request, secret: Mapping[str, Any], annotations: Mapping[str, str | None]
@@ -705,7 +712,16 @@ class CredentialReconciler:
         if isinstance(exc, RoleNotFound):
             await self._tell(targets, "Warning", Reason.ROLE_NOT_FOUND, exc.message)
             return later
-        if isinstance(exc, TowerUnauthorized | TowerBadRequest):
+        if isinstance(exc, TowerUnauthorized):
+            await self._tell(
+                targets,
+                "Warning",
+                Reason.TOWER_TOKEN_REFUSED,
+                "NATS Tower does not accept the operator's API token; nothing is changed "
+                "until it does (the operator's logs and /readyz say more)",
+            )
+            return later
+        if isinstance(exc, TowerBadRequest):
             await self._tell(
                 targets,
                 "Warning",

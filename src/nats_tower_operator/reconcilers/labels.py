@@ -69,3 +69,4 @@ class Reason:
     RENEWED: Final = "Renewed"
     REVOKED: Final = "Revoked"
     REISSUED: Final = "Reissued"
+    TOWER_TOKEN_REFUSED: Final = "TowerTokenRefused"

@@ -40,6 +40,7 @@ from nats_tower_operator.reconcilers.labels import (
     USER_NAME_ANNOTATION,
     USER_PUBLIC_KEY_ANNOTATION,
 )
+from nats_tower_operator.tower import is_record_id
 
 __all__ = [
     "Issued",
@@ -229,7 +230,7 @@ def ownership(secret: Mapping[str, Any]) -> Ownership | None:
         return None
     ann = (secret.get("metadata") or {}).get("annotations") or {}
     user_id = ann.get(USER_ID_ANNOTATION, "")
-    if not user_id:
+    if not is_record_id(user_id):
         return None
     try:
         generation = max(1, int(ann.get(GENERATION_ANNOTATION, "1")))

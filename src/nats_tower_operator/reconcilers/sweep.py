@@ -7,9 +7,10 @@ create's answer was lost and the Secret never written. A periodic sweep makes "n
 user outlives its workload" hold anyway.
 
 Only users this operator could have created are considered: names under
-``<cluster-id>/<namespace>/`` (in namespaced mode, only that namespace), older than the
-revocation grace period (so an in-flight reconcile's fresh user is never touched), in
-accounts that some managed Secret or labelled object of this cluster uses.
+``<cluster-id>/<namespace>/`` (in namespaced mode, only that namespace), whose JWT was
+issued longer ago than the revocation grace period (so an in-flight reconcile's fresh user
+is never touched; Tower's user records have no creation time, the JWT's ``iat`` is it),
+in accounts that some managed Secret or labelled object of this cluster uses.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 from nats_tower_operator.reconcilers import desired as rules
@@ -41,13 +41,6 @@ def parse_user_name(cluster_id: str, name: str) -> tuple[str, str] | None:
     if not namespace or not secret or "/" in secret:
         return None
     return namespace, secret
-
-
-def _created(text: str) -> float | None:
-    try:
-        return datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 class OrphanSweeper:
@@ -128,8 +121,7 @@ class OrphanSweeper:
                 place = parse_user_name(self._cluster, user.name)
                 if place is None or (self._namespace and place[0] != self._namespace):
                     continue
-                created = _created(user.created)
-                if created is None or now - created < self._min_age:
+                if user.issued_at is None or now - user.issued_at < self._min_age:
                     continue
                 if place not in present and self._consumers.for_secret(*place):
                     continue  # its Secret is about to be (re)written by a reconcile
@@ -140,7 +132,6 @@ class OrphanSweeper:
                     continue
                 revoked += 1
                 log.info(
-                    "revoked orphaned Tower user",
-                    extra={"user_id": user.id, "user": user.name, "account": account},
+                    "revoked orphaned Tower user", extra={"user": user.name, "account": account}
                 )
         return revoked

@@ -1,9 +1,10 @@
 """Named readiness and health checks, run concurrently with a per-check timeout.
 
-A check is a callable returning ``bool`` or an awaitable of ``bool``. A check that raises or
-takes longer than the timeout counts as failing; the reason is logged at debug level and
-reported as a short detail (the exception type), never the exception text, since checks may
-touch clients that carry credentials.
+A check is a callable returning ``bool`` or ``(bool, detail)``, or an awaitable of either;
+``detail`` is a safe, human-readable reason shown in the probe body when the check fails. A
+check that raises or takes longer than the timeout counts as failing; the reason is logged at
+debug level and reported as a short detail (the exception type), never the exception text,
+since checks may touch clients that carry credentials.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ __all__ = ["Check", "CheckRegistry", "CheckResult", "CheckSource"]
 
 logger = logging.getLogger(__name__)
 
-Check = Callable[[], bool | Awaitable[bool]]
+Outcome = bool | tuple[bool, str]
+Check = Callable[[], Outcome | Awaitable[Outcome]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,9 @@ class CheckRegistry:
         except Exception as exc:  # a failing check is a result, not a crash of the server
             logger.debug("check %s raised", name, exc_info=exc)
             return CheckResult(name, False, f"raised {type(exc).__name__}")
+        if isinstance(value, tuple):
+            ok, detail = bool(value[0]), str(value[1])
+            return CheckResult(name, ok, "" if ok else (detail or "failed"))
         return CheckResult(name, bool(value), "" if value else "failed")
 
 

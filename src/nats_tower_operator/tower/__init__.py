@@ -11,6 +11,7 @@ from .errors import (
     AccessNotAllowed,
     AccountNotFound,
     InstallationNotFound,
+    InvalidRecordId,
     RoleNotFound,
     TowerBadRequest,
     TowerBadResponse,
@@ -19,8 +20,8 @@ from .errors import (
     TowerUnauthorized,
     TowerUnavailable,
 )
-from .filter import and_, eq, like, or_, quote, unquote
-from .models import Account, Installation, K8sAccess, Role, User
+from .filter import FilterTooLong, FilterValueError, and_, eq, like, or_, quote, unquote
+from .models import Account, Installation, K8sAccess, Role, User, UserSummary, is_record_id
 
 __all__ = [
     "FIND_USERS_CHUNK",
@@ -30,8 +31,11 @@ __all__ = [
     "BatchLoader",
     "CredentialIssuer",
     "CredentialSpec",
+    "FilterTooLong",
+    "FilterValueError",
     "Installation",
     "InstallationNotFound",
+    "InvalidRecordId",
     "IssuedCredential",
     "K8sAccess",
     "RequestObserver",
@@ -48,8 +52,10 @@ __all__ = [
     "TowerUnauthorized",
     "TowerUnavailable",
     "User",
+    "UserSummary",
     "and_",
     "eq",
+    "is_record_id",
     "like",
     "or_",
     "quote",

@@ -6,8 +6,16 @@ Two layers in one class:
   ``delete_record``): HTTP, the ``X-Token`` header, retries with capped exponential
   backoff and full jitter, translation of failures into :mod:`.errors` types;
 * domain level (``get_installation``, ``find_users``, ...): one request each, filters
-  built with :mod:`.filter`, answers parsed into :mod:`.models` and re-checked against
-  what was asked, so a server that ignores a filter can never hand back a wrong record.
+  built with :mod:`.filter` (within PocketBase's length and comparison limits), answers
+  parsed into :mod:`.models` and re-checked against what was asked, so a server that
+  ignores a filter can never hand back a wrong record.
+
+NATS Tower checks the API token in its API rules, so a wrong token is never a 401: lists
+come back empty, views and deletes 404, creates 400 with no field errors. Every such
+negative answer ("no such installation", "not linked", "user gone", "already deleted") is
+therefore proven before it is returned: the same token must still see at least one
+installation (:meth:`TowerClient.token_works`); if it sees none, the answer was the wrong
+token's and :class:`~.errors.TowerUnauthorized` is raised instead.
 
 Nothing is cached here; see :mod:`.credentials` for caching and batching.
 """
@@ -25,7 +33,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
-from urllib.parse import quote as url_quote
 
 import httpx
 
@@ -33,6 +40,7 @@ from . import filter as f
 from .errors import (
     AccountNotFound,
     InstallationNotFound,
+    InvalidRecordId,
     TowerBadRequest,
     TowerBadResponse,
     TowerError,
@@ -52,6 +60,8 @@ from .models import (
     K8sAccess,
     Role,
     User,
+    UserSummary,
+    is_record_id,
 )
 
 __all__ = ["FIND_USERS_CHUNK", "RequestObserver", "TokenSource", "TowerClient"]
@@ -140,7 +150,8 @@ class TowerClient:
 
     # ------------------------------------------------------------------ transport
 
-    def _current_token(self) -> str:
+    def current_token(self) -> str:
+        """The API token as of now (re-read from its source)."""
         source = self._token_source
         try:
             token = source() if callable(source) else source
@@ -148,6 +159,29 @@ class TowerClient:
             raise TowerUnauthorized(f"cannot read the Tower API token: {exc}") from exc
         self._token = token.strip()
         return self._token
+
+    async def token_works(self, token: str | None = None) -> bool:
+        """Whether ``token`` (default: the current one) sees at least one installation.
+
+        With a wrong token real Tower answers every list with no items, so this is the
+        positive proof a negative answer needs.
+        """
+        response = await self._request(
+            "GET",
+            INSTALLATIONS,
+            params={"page": 1, "perPage": 1, "skipTotal": 1, "fields": "id"},
+            token=token,
+        )
+        items, _ = _parse_page(INSTALLATIONS, self._json("GET", INSTALLATIONS, response))
+        return bool(items)
+
+    async def _prove_token(self, token: str) -> None:
+        """Raise :class:`TowerUnauthorized` unless ``token`` is proven to work."""
+        if not await self.token_works(token):
+            raise TowerUnauthorized(
+                "NATS Tower answered as if the API token were wrong: with it, not a single "
+                "installation is visible. Check NATS_TOWER_API_TOKEN against Tower's API_TOKEN"
+            )
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
@@ -163,15 +197,21 @@ class TowerClient:
         params: Mapping[str, str | int] | None = None,
         body: Mapping[str, Any] | None = None,
         retry_safe: bool = False,
+        token: str | None = None,
     ) -> httpx.Response:
-        """Send one logical request with retries; return a response with status < 400."""
+        """Send one logical request with retries; return a response with status < 400.
+
+        Every attempt sends ``token`` (default: the current token, read once).
+        """
         if not collection or not set(collection) <= _COLLECTION_CHARS:
             raise ValueError(f"invalid collection name {collection!r}")
         path = f"/api/collections/{collection}/records"
         if record_id is not None:
-            if not record_id:
-                raise ValueError("record id must not be empty")
-            path += "/" + url_quote(record_id, safe="")
+            if not is_record_id(record_id):
+                raise InvalidRecordId(f"the {collection} id")
+            path += "/" + record_id
+        if token is None:
+            token = self.current_token()
         # A POST may have been processed once the request was written; repeat it only
         # when the caller says a duplicate is harmless (e.g. it handles "not unique").
         repeatable = method != "POST" or retry_safe
@@ -179,7 +219,7 @@ class TowerClient:
         attempt = 0
         while True:
             self.stats[key] += 1
-            headers = {"X-Token": self._current_token()}
+            headers = {"X-Token": token}
             started = time.monotonic()
             status: int | None = None
             retry_after: float | None = None
@@ -208,18 +248,18 @@ class TowerClient:
                     retry_after = _retry_after(response.headers.get("Retry-After"))
                     cause = None
                 else:
-                    raise self._error(method, collection, response)
+                    raise self._error(method, collection, response, token)
             if not retry or attempt >= self._max_retries:
                 tried = f" after {attempt + 1} attempts" if attempt else ""
                 raise TowerUnavailable(
-                    redact(f"{key} failed{tried}: {failure}", self._token), status=status
+                    redact(f"{key} failed{tried}: {failure}", token), status=status
                 ) from cause
             delay = retry_after if retry_after is not None else self._backoff(attempt)
             attempt += 1
             log.debug(
                 "Tower %s failed (%s); retry %d/%d in %.2fs",
                 key,
-                redact(failure, self._token),
+                redact(failure, token),
                 attempt,
                 self._max_retries,
                 delay,
@@ -230,7 +270,9 @@ class TowerClient:
         if self._observer is not None:
             self._observer(method, collection, status, time.monotonic() - started)
 
-    def _error(self, method: str, collection: str, response: httpx.Response) -> TowerError:
+    def _error(
+        self, method: str, collection: str, response: httpx.Response, token: str
+    ) -> TowerError:
         """Translate a non-retryable error answer (3xx/4xx) into a typed error."""
         status = response.status_code
         server_message, field_errors = _pocketbase_error(response)
@@ -239,7 +281,7 @@ class TowerClient:
             text += f": {server_message}"
         if field_errors:
             text += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(field_errors.items())) + ")"
-        text = redact(text, self._token)
+        text = redact(text, token)
         if status == 400:
             return TowerBadRequest(text, status=status, field_errors=field_errors)
         if status in (401, 403):
@@ -277,10 +319,18 @@ class TowerClient:
         fields: str | None = None,
         sort: str | None = None,
         all_pages: bool = False,
+        token: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Records of ``collection`` matching ``filter``: one page, or every page from ``page``."""
+        """Records of ``collection`` matching ``filter``: one page, or every page from ``page``.
+
+        An empty answer may mean a wrong token: callers that act on "nothing found" prove
+        the token first (see the module docstring).
+        """
         if per_page < 1 or page < 1:
             raise ValueError("per_page and page must be >= 1")
+        if filter is not None:
+            f.check_limits(filter)
+        token = token if token is not None else self.current_token()
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -291,7 +341,7 @@ class TowerClient:
                 params["fields"] = fields
             if sort is not None:
                 params["sort"] = sort
-            response = await self._request("GET", collection, params=params)
+            response = await self._request("GET", collection, params=params, token=token)
             page_items, total_pages = _parse_page(
                 collection, self._json("GET", collection, response)
             )
@@ -316,9 +366,16 @@ class TowerClient:
     async def get_record(
         self, collection: str, record_id: str, *, fields: str | None = None
     ) -> dict[str, Any]:
-        """One record by id; raises :class:`TowerNotFound` when it does not exist."""
+        """One record by id; :class:`TowerNotFound` only once the token is proven to work."""
         params = {"fields": fields} if fields else None
-        response = await self._request("GET", collection, record_id=record_id, params=params)
+        token = self.current_token()
+        try:
+            response = await self._request(
+                "GET", collection, record_id=record_id, params=params, token=token
+            )
+        except TowerNotFound:
+            await self._prove_token(token)
+            raise
         return self._object("GET", collection, response)
 
     async def create_record(
@@ -332,12 +389,19 @@ class TowerClient:
         """Create a record and return it.
 
         Retried after the request may have reached the server only when ``retry_safe``
-        (the caller handles a duplicate, e.g. via ``validation_not_unique``).
+        (the caller handles a duplicate, e.g. via ``validation_not_unique``). A 400 without
+        field errors is what a wrong token gets, so it is proven before it is raised.
         """
         params = {"fields": fields} if fields else None
-        response = await self._request(
-            "POST", collection, params=params, body=data, retry_safe=retry_safe
-        )
+        token = self.current_token()
+        try:
+            response = await self._request(
+                "POST", collection, params=params, body=data, retry_safe=retry_safe, token=token
+            )
+        except TowerBadRequest as exc:
+            if not exc.field_errors:
+                await self._prove_token(token)
+            raise
         return self._object("POST", collection, response)
 
     async def update_record(
@@ -350,16 +414,23 @@ class TowerClient:
     ) -> dict[str, Any]:
         """PATCH fields of one record and return it."""
         params = {"fields": fields} if fields else None
-        response = await self._request(
-            "PATCH", collection, record_id=record_id, params=params, body=data
-        )
+        token = self.current_token()
+        try:
+            response = await self._request(
+                "PATCH", collection, record_id=record_id, params=params, body=data, token=token
+            )
+        except TowerNotFound:
+            await self._prove_token(token)
+            raise
         return self._object("PATCH", collection, response)
 
     async def delete_record(self, collection: str, record_id: str) -> bool:
-        """Delete one record; False when it does not exist (already deleted)."""
+        """Delete one record; False when it does not exist (proven: the token works)."""
+        token = self.current_token()
         try:
-            await self._request("DELETE", collection, record_id=record_id)
+            await self._request("DELETE", collection, record_id=record_id, token=token)
         except TowerNotFound:
+            await self._prove_token(token)
             return False
         return True
 
@@ -367,34 +438,44 @@ class TowerClient:
 
     async def get_installation(self, public_key: str) -> Installation:
         """The installation (Tower operator) with this public key."""
+        token = self.current_token()
         records = await self.list_records(
             INSTALLATIONS,
             filter=f.eq("public_key", public_key),
             per_page=1,
             fields=Installation.FIELDS,
+            token=token,
         )
         for record in records:
             installation = Installation.from_record(record)
             if installation.public_key == public_key:
                 return installation
+        await self._prove_token(token)
         raise InstallationNotFound(public_key)
 
     async def get_account(self, installation_id: str, name: str) -> Account:
         """The account ``name`` of the installation with record id ``installation_id``."""
+        token = self.current_token()
         records = await self.list_records(
             ACCOUNTS,
             filter=f.and_(f.eq("operator", installation_id), f.eq("name", name)),
             per_page=1,
             fields=Account.FIELDS,
+            token=token,
         )
         for record in records:
             account = Account.from_record(record)
             if account.installation_id == installation_id and account.name == name:
                 return account
+        await self._prove_token(token)
         raise AccountNotFound(installation_id, name)
 
     async def has_access(self, account_id: str, cluster: str, namespace: str) -> bool:
-        """Whether a k8s access record links ``cluster``/``namespace`` to the account."""
+        """Whether a k8s access record links ``cluster``/``namespace`` to the account.
+
+        False is proven: the same token sees Tower's installations.
+        """
+        token = self.current_token()
         records = await self.list_records(
             ACCESS,
             filter=f.and_(
@@ -402,11 +483,15 @@ class TowerClient:
             ),
             per_page=1,
             fields=K8sAccess.FIELDS,
+            token=token,
         )
-        return any(
+        if any(
             (a.account_id, a.cluster, a.namespace) == (account_id, cluster, namespace)
             for a in map(K8sAccess.from_record, records)
-        )
+        ):
+            return True
+        await self._prove_token(token)
+        return False
 
     async def list_access(self, cluster: str, namespace: str | None = None) -> list[K8sAccess]:
         """Every access link of ``cluster`` (optionally of one namespace), all pages."""
@@ -424,12 +509,16 @@ class TowerClient:
         ]
 
     async def find_users(self, account_id: str, names: Sequence[str]) -> dict[str, User]:
-        """Users of the account by name; one request per :data:`FIND_USERS_CHUNK` names."""
-        wanted = list(dict.fromkeys(names))
+        """Users of the account by name: a request per :data:`FIND_USERS_CHUNK` names at
+        most, fewer when long names would take a filter over PocketBase's limits.
+
+        Absent names are simply missing from the answer (creating them proves the token).
+        """
         found: dict[str, User] = {}
-        for start in range(0, len(wanted), FIND_USERS_CHUNK):
-            chunk = wanted[start : start + FIND_USERS_CHUNK]
-            expr = f.and_(f.eq("account", account_id), f.or_(*(f.eq("name", n) for n in chunk)))
+        chunks = f.any_of_chunks(
+            f.eq("account", account_id), "name", names, max_values=FIND_USERS_CHUNK
+        )
+        for expr, chunk in chunks:
             records = await self.list_records(
                 USERS,
                 filter=expr,
@@ -445,7 +534,7 @@ class TowerClient:
         return found
 
     async def get_user(self, user_id: str) -> User | None:
-        """The user with this record id, or None."""
+        """The user with this record id, or None (proven: the token works)."""
         try:
             record = await self.get_record(USERS, user_id, fields=User.FIELDS)
         except TowerNotFound:
@@ -472,21 +561,24 @@ class TowerClient:
         return user
 
     async def delete_user(self, user_id: str) -> bool:
-        """Delete a user (revokes it in the account JWT); False when it was already gone."""
+        """Delete a user (Tower revokes it); False when it was already gone (proven)."""
         return await self.delete_record(USERS, user_id)
 
     async def find_role(self, account_id: str, role: str) -> Role | None:
-        """The role (scoped signing key) ``role`` of the account, or None."""
+        """The role (scoped signing key) ``role`` of the account, or None (proven)."""
+        token = self.current_token()
         records = await self.list_records(
             ROLES,
             filter=f.and_(f.eq("account", account_id), f.eq("role", role)),
             per_page=1,
             fields=Role.FIELDS,
+            token=token,
         )
         for record in records:
             found = Role.from_record(record)
             if found.account_id == account_id and found.role == role:
                 return found
+        await self._prove_token(token)
         return None
 
     async def create_role(
@@ -511,38 +603,44 @@ class TowerClient:
             raise TowerBadResponse("POST nats_auth_signing_keys: the answer is a different role")
         return created
 
-    async def list_users(self, account_id: str, *, name_prefix: str | None = None) -> list[User]:
-        """Every user of the account (all pages), optionally only names starting with a prefix."""
+    def _prefix_filter(self, account_id: str, name_prefix: str) -> str:
         parts = [f.eq("account", account_id)]
-        # "~" is SQL LIKE '%value%'; a value with "%" is used as its own pattern by
-        # PocketBase, so such prefixes are filtered on this side only.
-        if name_prefix and "%" not in name_prefix and "\\" not in name_prefix:
+        # "~" is SQL LIKE '%value%': "%" and "_" are wildcards there, so the match is only
+        # a narrowing; names are compared exactly on this side.
+        if name_prefix and f.expressible(name_prefix):
             parts.append(f.like("name", name_prefix))
+        return f.and_(*parts)
+
+    async def list_users(self, account_id: str, *, name_prefix: str = "") -> list[UserSummary]:
+        """Every user of the account whose name starts with ``name_prefix`` (no secrets)."""
         records = await self.list_records(
-            USERS, filter=f.and_(*parts), fields=User.FIELDS, all_pages=True
+            USERS,
+            filter=self._prefix_filter(account_id, name_prefix),
+            fields=UserSummary.FIELDS,
+            all_pages=True,
+            per_page=500,
         )
-        users = [User.from_record(r) for r in records]
-        return [
-            u for u in users if u.account_id == account_id and u.name.startswith(name_prefix or "")
-        ]
+        users = [UserSummary.from_record(r) for r in records]
+        return [u for u in users if u.account_id == account_id and u.name.startswith(name_prefix)]
 
     async def list_user_names(self, account_id: str, *, name_prefix: str) -> dict[str, str]:
         """Names -> ids of the account's users whose name starts with ``name_prefix``.
 
         A light listing (no creds, no JWTs): one request per page of 500 users.
         """
-        parts = [f.eq("account", account_id)]
-        if "%" not in name_prefix and "\\" not in name_prefix:
-            parts.append(f.like("name", name_prefix))
         records = await self.list_records(
-            USERS, filter=f.and_(*parts), fields="id,account,name", all_pages=True, per_page=500
+            USERS,
+            filter=self._prefix_filter(account_id, name_prefix),
+            fields="id,account,name",
+            all_pages=True,
+            per_page=500,
         )
         names: dict[str, str] = {}
         for record in records:
             user_id, account, name = (record.get(k) for k in ("id", "account", "name"))
-            if not all(isinstance(v, str) for v in (user_id, account, name)):
+            if not is_record_id(user_id) or not isinstance(name, str):
                 raise TowerBadResponse("nats_auth_users answered a record without id/name")
-            if account == account_id and isinstance(name, str) and name.startswith(name_prefix):
+            if account == account_id and name.startswith(name_prefix):
                 names[name] = str(user_id)
         return names
 

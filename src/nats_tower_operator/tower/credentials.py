@@ -32,7 +32,7 @@ from .errors import (
     RoleNotFound,
     TowerBadRequest,
 )
-from .models import Account, Installation, Role, User
+from .models import Account, Installation, Role, User, UserSummary
 
 __all__ = ["CredentialIssuer", "CredentialSpec", "IssuedCredential", "RoleSpec"]
 
@@ -164,17 +164,34 @@ class CredentialIssuer:
         )
 
     async def revoke(self, user_id: str) -> bool:
-        """Delete the Tower user (Tower revokes it); False when it was already gone."""
+        """Delete the Tower user (Tower revokes it); False when it was already gone.
+
+        "Already gone" is proven (the token works); a wrong token raises TowerUnauthorized.
+        """
         deleted = await self._client.delete_user(user_id)
-        if deleted:
-            log.info("deleted Tower user %s", user_id)
+        log.debug("Tower user %s %s", user_id, "deleted" if deleted else "was already gone")
         return deleted
 
-    async def users_named(self, installation: str, account: str, prefix: str) -> list[User]:
+    async def users_named(self, installation: str, account: str, prefix: str) -> list[UserSummary]:
         """Every user of the account whose name starts with ``prefix`` (never cached)."""
         inst = await self._installation(installation)
         acct = await self._account(inst, account)
         return await self._client.list_users(acct.id, name_prefix=prefix)
+
+    async def confirm_unlinked(self, installation: str, account: str, namespace: str) -> bool:
+        """Whether Tower says, right now, that ``namespace`` may not use ``account``.
+
+        Nothing cached is used: the installation and the account are read again (positive
+        answers with the current token), then the access link, whose absence the client
+        proves. True is therefore safe ground for revoking and deleting; a wrong token
+        raises TowerUnauthorized, a deleted installation or account their NotFound errors.
+        """
+        inst = await self._client.get_installation(installation)
+        acct = await self._client.get_account(inst.id, account)
+        allowed = await self._client.has_access(acct.id, self._cluster, namespace)
+        if allowed:
+            self._access.put((acct.id, namespace), True)
+        return not allowed
 
     async def lookup_user(self, user_id: str) -> User | None:
         """The Tower user with this id, or None (never cached)."""
@@ -325,7 +342,7 @@ class CredentialIssuer:
             if found is None:
                 raise
             return found, False
-        log.info("created Tower user %s in account %s", spec.user_name, account.name)
+        log.debug("created Tower user %s (%s) in account %s", user.id, spec.user_name, account.name)
         if self._caching:
             self._remember_user(account.id, user)
         return user, True

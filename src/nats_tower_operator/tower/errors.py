@@ -15,6 +15,7 @@ __all__ = [
     "AccessNotAllowed",
     "AccountNotFound",
     "InstallationNotFound",
+    "InvalidRecordId",
     "RoleNotFound",
     "TowerBadRequest",
     "TowerBadResponse",
@@ -55,7 +56,12 @@ class TowerUnavailable(TowerError):
 
 
 class TowerUnauthorized(TowerError):
-    """Tower refused the API token (401/403)."""
+    """Tower refused the API token.
+
+    Real Tower never says so directly (the token is part of its API rules): a wrong token
+    gets empty lists and 404s. The client raises this when such a negative answer is
+    followed by a probe that sees no installation at all with the same token.
+    """
 
 
 class TowerNotFound(TowerError):
@@ -79,6 +85,13 @@ class TowerBadRequest(TowerError):
     def not_unique(self) -> bool:
         """True when a field was rejected as a duplicate (``validation_not_unique``)."""
         return "validation_not_unique" in self.field_errors.values()
+
+
+class InvalidRecordId(TowerError):
+    """A record id that is not PocketBase's 15 ``[a-z0-9]`` characters (never sent)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is not a Tower record id")
 
 
 class TowerBadResponse(TowerError):

@@ -1,52 +1,78 @@
 """Building PocketBase filter expressions from untrusted values (pure functions).
 
-A value always becomes one single-quoted string literal in which every backslash and
-every single quote is escaped with a backslash, so no value (quotes, ``||``, ``&&``,
-parentheses, backslashes) can end the literal early and change the expression.
-Field names are not values: they must be plain identifiers and are checked.
+PocketBase parses filters with fexpr. A string literal ends at the first quote that is not
+preceded by a backslash, and its value is the text with every ``\\'`` turned into ``'``;
+no other escape exists (other backslashes are kept as they are). So a value is written as
+a single-quoted literal with each ``'`` escaped, and that is exact for every value except
+one ending in a backslash, which fexpr cannot express at all: :func:`quote` refuses it
+(:class:`FilterValueError`) rather than send a filter that means something else.
 
-Note on the real PocketBase parser (fexpr): it only understands ``\\'`` inside a literal
-and keeps other backslashes verbatim, so a value containing a backslash matches nothing
-there (it cannot match anything else either). Every value the operator sends (public
-keys, record ids, Kubernetes names) is free of backslashes.
+PocketBase answers 400 to a filter over :data:`MAX_FILTER_CHARS` characters or with more
+than :data:`MAX_COMPARISONS` comparisons; :func:`any_of_chunks` splits long "one of these
+values" filters so that every piece stays within both limits.
+Field names are not values: they must be plain identifiers and are checked.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 
-__all__ = ["and_", "eq", "like", "or_", "quote", "unquote"]
+__all__ = [
+    "MAX_COMPARISONS",
+    "MAX_FILTER_CHARS",
+    "FilterTooLong",
+    "FilterValueError",
+    "and_",
+    "any_of_chunks",
+    "check_limits",
+    "eq",
+    "expressible",
+    "like",
+    "or_",
+    "quote",
+    "unquote",
+]
+
+#: PocketBase's limits on one filter (longer or bigger filters are answered with 400).
+MAX_FILTER_CHARS = 3500
+MAX_COMPARISONS = 200
 
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_OPERATORS = ("!=", "!~", "=", "~")
+
+
+class FilterValueError(ValueError):
+    """A value that no PocketBase filter literal can express (it ends in a backslash)."""
+
+
+class FilterTooLong(ValueError):
+    """A filter over PocketBase's length or comparison limit (it would be answered 400)."""
+
+
+def expressible(value: str) -> bool:
+    """Whether ``value`` can be written as a filter literal exactly."""
+    return not value.endswith("\\")
 
 
 def quote(value: str) -> str:
     """Return ``value`` as a PocketBase string literal that cannot change the filter."""
     if not isinstance(value, str):
         raise TypeError(f"filter values must be str, not {type(value).__name__}")
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if not expressible(value):
+        raise FilterValueError("a value ending in a backslash cannot be used in a Tower filter")
+    return "'" + value.replace("'", "\\'") + "'"
 
 
 def unquote(literal: str) -> str:
-    """Inverse of :func:`quote`: the value of one single-quoted literal."""
-    if len(literal) < 2 or literal[0] != "'" or literal[-1] != "'":
+    """The value fexpr reads from one single-quoted literal (inverse of :func:`quote`)."""
+    if len(literal) < 2 or literal[0] != "'" or literal[-1] != "'" or literal[-2] == "\\":
         raise ValueError("not a single-quoted literal")
-    out: list[str] = []
     body = literal[1:-1]
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\":
-            if i + 1 >= len(body):
-                raise ValueError("dangling backslash in literal")
-            out.append(body[i + 1])
-            i += 2
-            continue
-        if ch == "'":
+    for i, ch in enumerate(body):
+        if ch == "'" and (i == 0 or body[i - 1] != "\\"):
             raise ValueError("unescaped quote inside literal")
-        out.append(ch)
-        i += 1
-    return "".join(out)
+    return body.replace("\\'", "'")
 
 
 def _field(name: str) -> str:
@@ -65,19 +91,17 @@ def like(field: str, value: str) -> str:
     return f"{_field(field)} ~ {quote(value)}"
 
 
-def _top_level_joins(expr: str) -> set[str]:
-    """The join operators (``&&``, ``||``) of ``expr`` outside parentheses and literals."""
-    found: set[str] = set()
+def _scan(expr: str) -> tuple[set[str], int]:
+    """The join operators at the top level of ``expr`` and its number of comparisons."""
+    joins: set[str] = set()
+    comparisons = 0
     depth = 0
     quote_char: str | None = None
     i = 0
     while i < len(expr):
         ch = expr[i]
         if quote_char is not None:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote_char:
+            if ch == quote_char and expr[i - 1] != "\\":
                 quote_char = None
         elif ch in "'\"":
             quote_char = ch
@@ -85,18 +109,34 @@ def _top_level_joins(expr: str) -> set[str]:
             depth += 1
         elif ch == ")":
             depth -= 1
-        elif depth == 0 and expr.startswith(("||", "&&"), i):
-            found.add(expr[i : i + 2])
+        elif expr.startswith(("||", "&&"), i):
+            if depth == 0:
+                joins.add(expr[i : i + 2])
             i += 1
+        elif expr.startswith(_OPERATORS, i):
+            comparisons += 1
+            if expr.startswith(("!=", "!~"), i):
+                i += 1
         i += 1
-    return found
+    return joins, comparisons
+
+
+def check_limits(expr: str) -> str:
+    """``expr`` itself, or :class:`FilterTooLong` when PocketBase would refuse it."""
+    _, comparisons = _scan(expr)
+    if len(expr) > MAX_FILTER_CHARS or comparisons > MAX_COMPARISONS:
+        raise FilterTooLong(
+            f"filter of {len(expr)} characters and {comparisons} comparisons is over "
+            f"PocketBase's limits ({MAX_FILTER_CHARS}, {MAX_COMPARISONS})"
+        )
+    return expr
 
 
 def _join(op: str, parts: tuple[str, ...]) -> str:
     # PocketBase joins left to right without precedence, so a part using the other
     # operator at its top level is parenthesised.
     other = "||" if op == "&&" else "&&"
-    return f" {op} ".join(f"({p})" if other in _top_level_joins(p) else p for p in parts)
+    return f" {op} ".join(f"({p})" if other in _scan(p)[0] else p for p in parts)
 
 
 def and_(*parts: str) -> str:
@@ -113,3 +153,35 @@ def or_(*parts: str) -> str:
     if len(parts) == 1:
         return parts[0]
     return "(" + _join("||", parts) + ")"
+
+
+def any_of_chunks(
+    base: str, field: str, values: Sequence[str], *, max_values: int | None = None
+) -> Iterator[tuple[str, list[str]]]:
+    """``base && (field = v1 || field = v2 ...)`` split into filters within the limits.
+
+    Yields ``(filter, values in it)``; duplicates are dropped, order is kept. A single value
+    that cannot fit even alone raises :class:`FilterTooLong`.
+    """
+    _, base_comparisons = _scan(base)
+    overhead = len(base) + len(" && ()")
+    chunk: list[str] = []
+    terms: list[str] = []
+    size = overhead
+    for value in dict.fromkeys(values):
+        term = eq(field, value)
+        cost = len(term) + (len(" || ") if terms else 0)
+        full = (
+            size + cost > MAX_FILTER_CHARS
+            or base_comparisons + len(terms) + 1 > MAX_COMPARISONS
+            or (max_values is not None and len(terms) >= max_values)
+        )
+        if full and terms:
+            yield check_limits(and_(base, or_(*terms))), chunk
+            chunk, terms, size = [], [], overhead
+            cost = len(term)
+        chunk.append(value)
+        terms.append(term)
+        size += cost
+    if terms:
+        yield check_limits(and_(base, or_(*terms))), chunk

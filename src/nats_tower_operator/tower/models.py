@@ -8,6 +8,10 @@ field (never a value) when one is missing or of the wrong type. Secret fields
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -25,6 +29,9 @@ __all__ = [
     "K8sAccess",
     "Role",
     "User",
+    "UserSummary",
+    "is_record_id",
+    "jwt_claims",
     "split_urls",
 ]
 
@@ -33,6 +40,29 @@ ACCOUNTS = "nats_auth_accounts"
 USERS = "nats_auth_users"
 ROLES = "nats_auth_signing_keys"
 ACCESS = "nats_auth_k8s_access"
+
+#: PocketBase record ids: 15 characters of ``[a-z0-9]``.
+_RECORD_ID = re.compile(r"[a-z0-9]{15}")
+
+
+def is_record_id(value: object) -> bool:
+    """Whether ``value`` is a well-formed PocketBase record id (safe to put in a URL path)."""
+    return isinstance(value, str) and _RECORD_ID.fullmatch(value) is not None
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, read without checking the signature (Tower and nats-server do).
+
+    An unreadable token gives ``{}``.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def _bad(collection: str, name: str, problem: str) -> TowerBadResponse:
@@ -59,9 +89,19 @@ def _str(collection: str, record: Mapping[str, Any], name: str, *, required: boo
     return value
 
 
+def _id(collection: str, record: Mapping[str, Any], name: str) -> str:
+    """A required record id or relation."""
+    value = _str(collection, record, name)
+    if not is_record_id(value):
+        raise _bad(collection, name, "is not a record id")
+    return value
+
+
 def _relation(collection: str, record: Mapping[str, Any], name: str) -> str | None:
     """An optional single relation: PocketBase sends ``""`` (or nothing) when unset."""
     value = _str(collection, record, name, required=False)
+    if value and not is_record_id(value):
+        raise _bad(collection, name, "is not a record id")
     return value or None
 
 
@@ -87,20 +127,20 @@ class Installation:
     id: str
     public_key: str
     urls: tuple[str, ...]
-    name: str = ""
+    description: str = ""
 
     #: The fields to request (``fields=``) so server-side secrets are never fetched.
-    FIELDS: ClassVar[str] = "id,public_key,url,name"
+    FIELDS: ClassVar[str] = "id,public_key,url,description"
 
     @classmethod
     def from_record(cls, record: object) -> Self:
         """Parse a ``nats_auth_operators`` record."""
         r = _record(INSTALLATIONS, record)
         return cls(
-            id=_str(INSTALLATIONS, r, "id"),
+            id=_id(INSTALLATIONS, r, "id"),
             public_key=_str(INSTALLATIONS, r, "public_key"),
             urls=split_urls(_str(INSTALLATIONS, r, "url", required=False)),
-            name=_str(INSTALLATIONS, r, "name", required=False),
+            description=_str(INSTALLATIONS, r, "description", required=False),
         )
 
 
@@ -120,8 +160,8 @@ class Account:
         """Parse a ``nats_auth_accounts`` record."""
         r = _record(ACCOUNTS, record)
         return cls(
-            id=_str(ACCOUNTS, r, "id"),
-            installation_id=_str(ACCOUNTS, r, "operator"),
+            id=_id(ACCOUNTS, r, "id"),
+            installation_id=_id(ACCOUNTS, r, "operator"),
             name=_str(ACCOUNTS, r, "name"),
             public_key=_str(ACCOUNTS, r, "public_key"),
         )
@@ -145,8 +185,8 @@ class Role:
         """Parse a ``nats_auth_signing_keys`` record."""
         r = _record(ROLES, record)
         return cls(
-            id=_str(ROLES, r, "id"),
-            account_id=_str(ROLES, r, "account"),
+            id=_id(ROLES, r, "id"),
+            account_id=_id(ROLES, r, "account"),
             role=_str(ROLES, r, "role"),
             publish=_str_list(ROLES, r, "publish"),
             subscribe=_str_list(ROLES, r, "subscribe"),
@@ -166,24 +206,50 @@ class User:
     signing_key_id: str | None
     creds: str = field(repr=False)
     jwt: str = field(repr=False)
-    created: str = ""
 
-    FIELDS: ClassVar[str] = "id,account,name,description,signing_key,public_key,creds,jwt,created"
+    FIELDS: ClassVar[str] = "id,account,name,description,signing_key,public_key,creds,jwt"
 
     @classmethod
     def from_record(cls, record: object) -> Self:
         """Parse a ``nats_auth_users`` record (``creds`` and ``jwt`` are required)."""
         r = _record(USERS, record)
         return cls(
-            id=_str(USERS, r, "id"),
-            account_id=_str(USERS, r, "account"),
+            id=_id(USERS, r, "id"),
+            account_id=_id(USERS, r, "account"),
             name=_str(USERS, r, "name"),
             description=_str(USERS, r, "description", required=False),
             public_key=_str(USERS, r, "public_key"),
             signing_key_id=_relation(USERS, r, "signing_key"),
             creds=_str(USERS, r, "creds"),
             jwt=_str(USERS, r, "jwt"),
-            created=_str(USERS, r, "created", required=False),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UserSummary:
+    """A Tower user without its secrets: who it is and when its JWT was issued.
+
+    Tower's user records have no ``created`` field; the JWT's ``iat`` says when the user
+    was made (Tower never re-issues a stored user's JWT).
+    """
+
+    id: str
+    account_id: str
+    name: str
+    issued_at: float | None
+
+    FIELDS: ClassVar[str] = "id,account,name,jwt"
+
+    @classmethod
+    def from_record(cls, record: object) -> Self:
+        """Parse a ``nats_auth_users`` record listed with :attr:`FIELDS`."""
+        r = _record(USERS, record)
+        iat = jwt_claims(_str(USERS, r, "jwt", required=False)).get("iat")
+        return cls(
+            id=_id(USERS, r, "id"),
+            account_id=_id(USERS, r, "account"),
+            name=_str(USERS, r, "name"),
+            issued_at=float(iat) if isinstance(iat, int | float) and iat > 0 else None,
         )
 
 
@@ -203,8 +269,8 @@ class K8sAccess:
         """Parse a ``nats_auth_k8s_access`` record."""
         r = _record(ACCESS, record)
         return cls(
-            id=_str(ACCESS, r, "id"),
-            account_id=_str(ACCESS, r, "account"),
+            id=_id(ACCESS, r, "id"),
+            account_id=_id(ACCESS, r, "account"),
             cluster=_str(ACCESS, r, "cluster"),
             namespace=_str(ACCESS, r, "namespace"),
         )

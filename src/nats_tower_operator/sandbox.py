@@ -126,6 +126,11 @@ class Environment:
                 installations_file=installations_file,
             )
 
+    @property
+    def installation_key(self) -> str:
+        """The installation's public key (what labels and admin commands name it by)."""
+        return str(self.installation["public_key"])
+
     def operator_env(self, **overrides: str) -> dict[str, str]:
         """The env vars a ``nats-tower-operator run`` needs to work against this environment."""
         env = {

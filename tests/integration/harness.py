@@ -199,14 +199,9 @@ async def assert_creds_work(secret: dict[str, Any], subject: str = "it.check") -
 
 
 async def tower_users(env: Environment) -> list[dict[str, Any]]:
-    """Every user record in Tower, through its REST API."""
-    import httpx
-
-    async with httpx.AsyncClient(base_url=env.tower.url, headers={"X-Token": env.token}) as c:
-        response = await c.get(
-            "/api/collections/nats_auth_users/records",
-            params={"perPage": 500, "fields": "id,name,account,signing_key,public_key"},
-        )
-        response.raise_for_status()
-        items: list[dict[str, Any]] = response.json()["items"]
-        return items
+    """Every user record in Tower except the SYS accounts' (Tower's own), via its REST API."""
+    system = {a["id"] for a in await env.tower.admin.list("nats_auth_accounts", "name = 'SYS'")}
+    users = await env.tower.admin.list(
+        "nats_auth_users", fields="id,name,account,signing_key,public_key"
+    )
+    return [u for u in users if u["account"] not in system]

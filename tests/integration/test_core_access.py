@@ -24,7 +24,7 @@ from .harness import (
 async def test_unlinked_namespace_succeeds_after_link_without_restart(
     env: Environment, kube: KubeClient, operator: OperatorHandle
 ) -> None:
-    account = await env.tower.create_account(env.installation["id"], "late")
+    account = await env.tower.admin.create_account(env.installation_key, "late")
     await operator.start(NATS_TOWER_ACCESS_RETRY_INTERVAL="0.5")
     started = operator.op
     await create_pod(
@@ -39,7 +39,9 @@ async def test_unlinked_namespace_succeeds_after_link_without_restart(
     assert await get_secret(kube, "team-b", "late-creds") is None
     assert await tower_users(env) == []
 
-    await env.tower.link_k8s(account["id"], cluster=env.cluster_id, namespace="team-b")
+    await env.tower.admin.link(
+        env.installation_key, "late", cluster=env.cluster_id, namespace="team-b"
+    )
     linked_at = time.monotonic()
     secret = await wait_secret(kube, "team-b", "late-creds", timeout=10)
     took = time.monotonic() - linked_at

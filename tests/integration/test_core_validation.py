@@ -76,14 +76,14 @@ def _pods(*pods: dict[str, Any]) -> Setup:
 
 async def _other_installation(env: Environment, kube: KubeClient) -> list[dict[str, Any]]:
     # A real installation in Tower, but not in the operator's installations file.
-    other = await env.tower.create_installation("not-allowed")
+    other = await env.tower.admin.create_installation("nats://not-allowed.invalid:4222")
     return [
         labelled_pod("p", secret="creds", labels={INSTALLATION_LABEL: str(other["public_key"])})
     ]
 
 
 async def _unlinked_account(env: Environment, kube: KubeClient) -> list[dict[str, Any]]:
-    await env.tower.create_account(env.installation["id"], "unlinked")
+    await env.tower.admin.create_account(env.installation_key, "unlinked")
     return [labelled_pod("p", secret="creds", account="unlinked")]
 
 
@@ -93,8 +93,10 @@ async def _foreign_secret(env: Environment, kube: KubeClient) -> list[dict[str, 
 
 
 async def _two_accounts(env: Environment, kube: KubeClient) -> list[dict[str, Any]]:
-    second = await env.tower.create_account(env.installation["id"], "second")
-    await env.tower.link_k8s(second["id"], cluster=env.cluster_id, namespace="default")
+    await env.tower.admin.create_account(env.installation_key, "second")
+    await env.tower.admin.link(
+        env.installation_key, "second", cluster=env.cluster_id, namespace="default"
+    )
     return [
         labelled_pod("p1", secret="shared", account="operator"),
         labelled_pod("p2", secret="shared", account="second"),

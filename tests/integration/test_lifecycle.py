@@ -156,7 +156,7 @@ async def test_resync_follows_tower_url_change_and_user_deletion(
     first = await wait_secret(kube, "default", "app")
 
     extra_url = "nats://127.0.0.1:1"
-    await env.tower.service.update(
+    await env.tower.admin.update(
         "nats_auth_operators",
         str(env.installation["id"]),
         {"url": f"{env.nats.client_url},{extra_url}"},
@@ -170,7 +170,7 @@ async def test_resync_follows_tower_url_change_and_user_deletion(
 
     # The user is deleted in Tower: re-issued (the account is still linked), with an Event.
     user_id = first["metadata"]["annotations"]["nats-tower.com/user-id"]
-    await env.tower.service.delete("nats_auth_users", user_id)
+    await env.tower.admin.delete("nats_auth_users", user_id)
 
     async def reissued() -> dict[str, Any] | None:
         secret = await get_secret(kube, "default", "app")
@@ -189,14 +189,18 @@ async def test_removed_access_link_revokes_namespace_credentials(
     await operator.start(NATS_TOWER_RESYNC_INTERVAL="0.02", **FAST)
     await create_pod(kube, labelled_pod("app", secret="app", namespace="team-b"))
     secret = await wait_secret(kube, "team-b", "app")
-    await env.tower.unlink(str(env.account["id"]), cluster="sandbox-cluster", namespace="team-b")
+    await env.tower.admin.unlink(
+        env.installation_key, "operator", cluster="sandbox-cluster", namespace="team-b"
+    )
     await wait_secret_gone(kube, "team-b", "app", timeout=20)
     assert await users_named(env, "sandbox-cluster/team-b/app") == []
     await wait_event(kube, "team-b", "app", "ErrorK8sAccessNotAllowed")
     assert await wait_until(lambda: creds_refused(secret), what="revoked creds refused")
 
     # Linking again brings the credential back without a restart.
-    await env.tower.link_k8s(str(env.account["id"]), cluster="sandbox-cluster", namespace="team-b")
+    await env.tower.admin.link(
+        env.installation_key, "operator", cluster="sandbox-cluster", namespace="team-b"
+    )
     await assert_creds_work(await wait_secret(kube, "team-b", "app", timeout=20))
 
 
@@ -248,10 +252,10 @@ async def test_role_change_reissues_under_new_role_and_revokes_old_user(
 async def test_expiring_credentials_are_renewed_before_expiry(
     env: Environment, kube: KubeClient, operator: OperatorHandle
 ) -> None:
-    short = await env.tower.create_account(
-        str(env.installation["id"]), "shortlived", user_jwt_ttl=6
+    await env.tower.admin.create_account(env.installation_key, "shortlived", user_jwt_ttl=6)
+    await env.tower.admin.link(
+        env.installation_key, "shortlived", cluster="sandbox-cluster", namespace="default"
     )
-    await env.tower.link_k8s(str(short["id"]), cluster="sandbox-cluster", namespace="default")
     await operator.start(**FAST)
     await create_pod(kube, labelled_pod("app", secret="short", account="shortlived"))
     first = await wait_secret(kube, "default", "short")

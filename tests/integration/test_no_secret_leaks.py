@@ -38,7 +38,7 @@ async def test_full_lifecycle_at_debug_leaks_nothing(
         NATS_TOWER_REVOKE_GRACE_PERIOD="0.5",
         NATS_TOWER_ACCESS_RETRY_INTERVAL="0.5",
     )
-    unlinked = await env.tower.create_account(str(env.installation["id"]), "unlinked")
+    unlinked = await env.tower.admin.create_account(env.installation_key, "unlinked")
     assert unlinked["name"] == "unlinked"
     await create_pod(
         kube,

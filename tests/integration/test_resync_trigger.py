@@ -18,7 +18,9 @@ async def test_sighup_triggers_resync_when_periodic_resync_is_off(
     await operator.start(NATS_TOWER_RESYNC_INTERVAL="0", NATS_TOWER_ACCESS_RETRY_INTERVAL="60")
     await create_pod(kube, labelled_pod("app", secret="app", namespace="team-a"))
     await wait_secret(kube, "team-a", "app")
-    await env.tower.unlink(str(env.account["id"]), cluster="sandbox-cluster", namespace="team-a")
+    await env.tower.admin.unlink(
+        env.installation_key, "operator", cluster="sandbox-cluster", namespace="team-a"
+    )
     await asyncio.sleep(1.0)
     assert await kube.get(SECRETS, "app", namespace="team-a")  # nothing checks yet
 

@@ -165,6 +165,7 @@ class Operator:
     manager: Manager
     health: HealthServer
     sweeper: OrphanSweeper
+    tower_readiness: TowerReadiness
     resync: _Resync | None = None
     elector: LeaseElector | None = None
 
@@ -394,6 +395,9 @@ def build_operator(
             allowed_installations=settings.allowed_installations,
             min_age=settings.revoke_grace_period,
         ),
+        # Ready only with positive proof that Tower answers for our installations with our
+        # token: real Tower answers a wrong token with empty lists, never with 401.
+        tower_readiness=TowerReadiness(tower, settings.allowed_installations),
         elector=elector,
     )
     operator.resync = _Resync(operator)
@@ -405,9 +409,6 @@ def build_operator(
     manager.add(operator.resync)
     manager.add(health, needs_leader=False)
     manager.add_ready_check("caches-synced", operator.synced)
-    # Ready only with positive proof that Tower answers for our installations with our
-    # token: real Tower answers a wrong token with empty lists, never with 401.
-    readiness = TowerReadiness(tower, settings.allowed_installations)
-    manager.add(readiness, needs_leader=False)
-    manager.add_ready_check("tower", readiness)
+    manager.add(operator.tower_readiness, needs_leader=False)
+    manager.add_ready_check("tower", operator.tower_readiness)
     return operator

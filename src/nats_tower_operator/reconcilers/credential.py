@@ -619,7 +619,19 @@ class CredentialReconciler:
         remaining = own.orphaned_since + self._opts.revoke_grace_period - now
         if remaining > 0:
             return Result(requeue_after=remaining + 0.5)
-        await self._revoke_and_delete(request, cached, own)
+        try:
+            await self._revoke_and_delete(request, cached, own)
+        except TowerUnauthorized:
+            # Not revoked, so not deleted: the Secret is the only record of its user.
+            await self._events.record(
+                {"apiVersion": "v1", "kind": "Secret", "metadata": cached.get("metadata") or {}},
+                "Warning",
+                Reason.TOWER_TOKEN_REFUSED,
+                f"Secret {request.name} is unused but its NATS user cannot be revoked: NATS "
+                "Tower does not accept the operator's API token. The Secret is kept until it "
+                "does.",
+            )
+            return Result(requeue_after=self._opts.access_retry_interval)
         return Result()
 
     async def _revoke_and_delete(

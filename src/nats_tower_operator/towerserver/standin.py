@@ -156,6 +156,15 @@ class TowerStandIn:
             if response.status_code != 204:
                 raise PocketBaseError(f"importing Tower's collections failed: {response.text}")
 
+    async def rotate_token(self, token: str) -> None:
+        """Make ``token`` Tower's API token (the old one stops working at once), as a
+        restart of NATS Tower with a new API_TOKEN does: the rules are re-applied."""
+        self.token = token
+        await self._import_collections()
+        if self._admin is not None:
+            await self._admin.aclose()
+        self._admin = TowerAdmin(self.url, token)
+
     async def stop(self) -> None:
         """Stop nats-servers started here, PocketBase, the signer and the push queue."""
         if self._admin is not None:

@@ -52,8 +52,9 @@ __all__ = [
 CLUSTER_ID = "sandbox-cluster"
 NAMESPACE = "default"
 ACCOUNT = "operator"
-#: An installation's URL until its nats-server runs (Tower requires one, unique).
-PLACEHOLDER_URL = "nats://starting.invalid:4222"
+#: An installation's URL until its nats-server runs (Tower requires a unique one); a
+#: refused loopback port, so an early push fails at once instead of waiting for DNS.
+PLACEHOLDER_URL = "nats://127.0.0.1:1"
 
 
 @dataclass

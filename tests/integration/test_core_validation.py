@@ -76,7 +76,7 @@ def _pods(*pods: dict[str, Any]) -> Setup:
 
 async def _other_installation(env: Environment, kube: KubeClient) -> list[dict[str, Any]]:
     # A real installation in Tower, but not in the operator's installations file.
-    other = await env.tower.admin.create_installation("nats://not-allowed.invalid:4222")
+    other = await env.tower.admin.create_installation("nats://127.0.0.2:1")
     return [
         labelled_pod("p", secret="creds", labels={INSTALLATION_LABEL: str(other["public_key"])})
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+from nats_tower_operator.reconcilers.labels import USER_ID_ANNOTATION
 from nats_tower_operator.reconcilers.secretdoc import (
     Issued,
     content_hash,
@@ -18,9 +19,12 @@ from nats_tower_operator.reconcilers.secretdoc import (
 )
 
 
+def _enc(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
 def _jwt(claims: dict[str, object]) -> str:
-    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")  # noqa: E731
-    return f"{enc({'typ': 'JWT', 'alg': 'ed25519-nkey'})}.{enc(claims)}.c2lnbmF0dXJlc2lnbmF0dXJl"
+    return f"{_enc({'typ': 'JWT', 'alg': 'ed25519-nkey'})}.{_enc(claims)}.c2lnbmF0dXJlc2lnbmF0dXJl"
 
 
 def _creds(claims: dict[str, object]) -> str:
@@ -31,7 +35,7 @@ def _creds(claims: dict[str, object]) -> str:
 
 
 ISSUED = Issued(
-    user_id="abc123",
+    user_id="abc123def456ghi",
     user_name="c1/default/mycreds",
     user_public_key="UABC",
     urls=("nats://a:4222", "nats://b:4222"),
@@ -61,7 +65,7 @@ def test_render_then_read_back_ownership() -> None:
     own = ownership(body)
     assert own is not None
     assert (own.user_id, own.account, own.role, own.generation) == (
-        "abc123",
+        "abc123def456ghi",
         "operator",
         "orders",
         2,
@@ -93,6 +97,17 @@ def test_unmanaged_secret_has_no_ownership() -> None:
     assert ownership({"metadata": {"labels": {}}}) is None
     legacy = {"metadata": {"labels": {"nats-tower.com/nats-tower-secret": "true"}}}
     assert is_managed(legacy) and ownership(legacy) is None
+
+
+def test_secret_whose_user_id_is_not_a_record_id_is_not_owned() -> None:
+    body = render_secret(namespace="d", name="m", issued=ISSUED, cluster_id="c1", now=0)
+    assert ownership(body) is not None
+    for bad in ("abc123", "../../x", "ABC123DEF456GHI", "abc123def456ghi ", ""):
+        body["metadata"]["annotations"][USER_ID_ANNOTATION] = bad
+        assert is_managed(body)
+        assert ownership(body) is None, bad
+    del body["metadata"]["annotations"][USER_ID_ANNOTATION]
+    assert ownership(body) is None
 
 
 def test_creds_expiry() -> None:

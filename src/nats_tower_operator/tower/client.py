@@ -605,9 +605,10 @@ class TowerClient:
 
     def _prefix_filter(self, account_id: str, name_prefix: str) -> str:
         parts = [f.eq("account", account_id)]
-        # "~" is SQL LIKE '%value%': "%" and "_" are wildcards there, so the match is only
-        # a narrowing; names are compared exactly on this side.
-        if name_prefix and f.expressible(name_prefix):
+        # "~" is SQL LIKE '%value%' ("_" matching any character), so it only narrows and
+        # names are compared exactly on this side. A value with "%" is taken by PocketBase as
+        # the whole pattern (no surrounding wildcards): such prefixes are not sent.
+        if name_prefix and f.expressible(name_prefix) and "%" not in name_prefix:
             parts.append(f.like("name", name_prefix))
         return f.and_(*parts)
 

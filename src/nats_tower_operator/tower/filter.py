@@ -7,9 +7,10 @@ a single-quoted literal with each ``'`` escaped, and that is exact for every val
 one ending in a backslash, which fexpr cannot express at all: :func:`quote` refuses it
 (:class:`FilterValueError`) rather than send a filter that means something else.
 
-PocketBase answers 400 to a filter over :data:`MAX_FILTER_CHARS` characters or with more
-than :data:`MAX_COMPARISONS` comparisons; :func:`any_of_chunks` splits long "one of these
-values" filters so that every piece stays within both limits.
+PocketBase answers 400 to a filter over :data:`MAX_FILTER_BYTES` bytes (UTF-8, so a
+non-ASCII character counts more than once) or with more than :data:`MAX_COMPARISONS`
+comparisons; :func:`any_of_chunks` splits long "one of these values" filters so that every
+piece stays within both limits.
 Field names are not values: they must be plain identifiers and are checked.
 """
 
@@ -20,7 +21,7 @@ from collections.abc import Iterator, Sequence
 
 __all__ = [
     "MAX_COMPARISONS",
-    "MAX_FILTER_CHARS",
+    "MAX_FILTER_BYTES",
     "FilterTooLong",
     "FilterValueError",
     "and_",
@@ -34,8 +35,8 @@ __all__ = [
     "unquote",
 ]
 
-#: PocketBase's limits on one filter (longer or bigger filters are answered with 400).
-MAX_FILTER_CHARS = 3500
+#: PocketBase's limits on one filter, in UTF-8 bytes and comparisons (over: a 400).
+MAX_FILTER_BYTES = 3500
 MAX_COMPARISONS = 200
 
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -124,17 +125,22 @@ def _scan(expr: str) -> tuple[set[str], int]:
 def check_limits(expr: str) -> str:
     """``expr`` itself, or :class:`FilterTooLong` when PocketBase would refuse it."""
     _, comparisons = _scan(expr)
-    if len(expr) > MAX_FILTER_CHARS or comparisons > MAX_COMPARISONS:
+    size = _size(expr)
+    if size > MAX_FILTER_BYTES or comparisons > MAX_COMPARISONS:
         raise FilterTooLong(
-            f"filter of {len(expr)} characters and {comparisons} comparisons is over "
-            f"PocketBase's limits ({MAX_FILTER_CHARS}, {MAX_COMPARISONS})"
+            f"filter of {size} bytes and {comparisons} comparisons is over "
+            f"PocketBase's limits ({MAX_FILTER_BYTES}, {MAX_COMPARISONS})"
         )
     return expr
 
 
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", errors="surrogatepass"))
+
+
 def _join(op: str, parts: tuple[str, ...]) -> str:
-    # PocketBase joins left to right without precedence, so a part using the other
-    # operator at its top level is parenthesised.
+    # PocketBase gives && precedence over || (the filter becomes SQL). Parts using the other
+    # operator at their top level are parenthesised anyway, so no reader needs that rule.
     other = "||" if op == "&&" else "&&"
     return f" {op} ".join(f"({p})" if other in _scan(p)[0] else p for p in parts)
 
@@ -164,22 +170,22 @@ def any_of_chunks(
     that cannot fit even alone raises :class:`FilterTooLong`.
     """
     _, base_comparisons = _scan(base)
-    overhead = len(base) + len(" && ()")
+    overhead = _size(base) + len(" && ()")
     chunk: list[str] = []
     terms: list[str] = []
     size = overhead
     for value in dict.fromkeys(values):
         term = eq(field, value)
-        cost = len(term) + (len(" || ") if terms else 0)
+        cost = _size(term) + (len(" || ") if terms else 0)
         full = (
-            size + cost > MAX_FILTER_CHARS
+            size + cost > MAX_FILTER_BYTES
             or base_comparisons + len(terms) + 1 > MAX_COMPARISONS
             or (max_values is not None and len(terms) >= max_values)
         )
         if full and terms:
             yield check_limits(and_(base, or_(*terms))), chunk
             chunk, terms, size = [], [], overhead
-            cost = len(term)
+            cost = _size(term)
         chunk.append(value)
         terms.append(term)
         size += cost

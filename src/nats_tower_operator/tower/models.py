@@ -249,7 +249,11 @@ class UserSummary:
             id=_id(USERS, r, "id"),
             account_id=_id(USERS, r, "account"),
             name=_str(USERS, r, "name"),
-            issued_at=float(iat) if isinstance(iat, int | float) and iat > 0 else None,
+            issued_at=(
+                float(iat)
+                if isinstance(iat, int | float) and not isinstance(iat, bool) and iat > 0
+                else None
+            ),
         )
 
 

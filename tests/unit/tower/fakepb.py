@@ -1,50 +1,88 @@
-"""An in-memory fake of NATS Tower's PocketBase records API, served via httpx.MockTransport.
+"""A small fake of NATS Tower's PocketBase records API, served via ``httpx.MockTransport``.
 
-Independent of the client's own filter module: it has its own small filter parser
-(``=``, ``!=``, ``~``, ``!~``, ``&&``, ``||``, parentheses, quoted literals with backslash
-escapes) and joins left to right without precedence, like PocketBase does, so a filter
-whose meaning depends on precedence would be caught.
+Only for tests of the client's own transport policy (retries, backoff, Retry-After,
+timeouts, POST retry safety, token re-reading, redaction, paging loops): everything about
+PocketBase's and Tower's semantics is tested against the real PocketBase (``tests/tower``,
+``tests/differential``). Where it answers, the fake answers like the real server (checked
+against it in ``test_fakepb_faithful.py``):
+
+* the API token is an API rule, never a 401: with a wrong or missing ``X-Token`` a list is
+  200 with no items, a view/PATCH/DELETE 404, a create 400 "Failed to create record." with
+  empty ``data``;
+* error bodies are ``{"status", "message", "data"}``; record ids are 15 ``[a-z0-9]``;
+* filters are read like fexpr (a literal ends at the first quote not preceded by a
+  backslash; only ``\\<quote>`` is unescaped), ``&&`` binds tighter than ``||`` (they become
+  SQL), and a filter over 3,500 UTF-8 bytes or 200 comparisons is a 400;
+* ``perPage`` is capped at 1000; a unique index violation names every field of the index.
+
+Its fexpr reader is written independently of the client's ``filter`` module.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import json
 import secrets
 import string
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote as url_unquote
 
 import httpx
 
 TOKEN = "tok-S3CR3T-value-0123456789"
 
-UNIQUE: dict[str, tuple[str, ...]] = {
-    "nats_auth_operators": ("public_key",),
-    "nats_auth_accounts": ("operator", "name"),
-    "nats_auth_users": ("account", "name"),
-    "nats_auth_signing_keys": ("account", "role"),
-    "nats_auth_k8s_access": ("account", "cluster", "namespace"),
+MAX_FILTER_BYTES = 3500
+MAX_COMPARISONS = 200
+MAX_PER_PAGE = 1000
+
+#: Unique indexes (NATS Tower's) of the collections the tests create records in.
+UNIQUE: dict[str, tuple[tuple[str, ...], ...]] = {
+    "nats_auth_accounts": (("name", "operator"),),
+    "nats_auth_users": (("name", "account"),),
+    "nats_auth_k8s_access": (("account", "cluster", "namespace"),),
 }
 
-# --------------------------------------------------------------------------- filter
+NOT_FOUND = "The requested resource wasn't found."
+CREATE_FAILED = "Failed to create record."
+BAD_REQUEST = "Something went wrong while processing your request."
+
+Record = dict[str, Any]
+
+# --------------------------------------------------------------------------- fexpr
 
 
 class FilterError(ValueError):
-    pass
+    """A filter PocketBase would answer with 400."""
 
 
 Node = tuple[Any, ...]
+Token = tuple[str, str]
 
 
-def tokenize(text: str) -> list[tuple[str, str]]:
-    tokens: list[tuple[str, str]] = []
+def scan_text(text: str, start: int) -> tuple[str, int]:
+    """The value of the quoted literal at ``text[start]`` and the index after it (fexpr)."""
+    quote_char = text[start]
+    previous = ""
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == quote_char and previous != "\\":
+            body = text[start + 1 : i]
+            return body.replace("\\" + quote_char, quote_char), i + 1
+        previous = ch
+        i += 1
+    raise FilterError("unterminated literal")
+
+
+def tokenize(text: str) -> list[Token]:
+    """fexpr tokens of ``text``: ident, op, text, join, ``(`` and ``)``."""
+    tokens: list[Token] = []
     i = 0
     while i < len(text):
         ch = text[i]
-        if ch in " \t\n":
+        if ch.isspace():
             i += 1
         elif ch in "()":
             tokens.append((ch, ch))
@@ -59,23 +97,8 @@ def tokenize(text: str) -> list[tuple[str, str]]:
             tokens.append(("op", ch))
             i += 1
         elif ch in "'\"":
-            quote_char, i, out = ch, i + 1, []
-            while True:
-                if i >= len(text):
-                    raise FilterError("unterminated literal")
-                c = text[i]
-                if c == "\\":
-                    if i + 1 >= len(text):
-                        raise FilterError("dangling backslash")
-                    out.append(text[i + 1])
-                    i += 2
-                elif c == quote_char:
-                    i += 1
-                    break
-                else:
-                    out.append(c)
-                    i += 1
-            tokens.append(("str", "".join(out)))
+            value, i = scan_text(text, i)
+            tokens.append(("text", value))
         elif ch.isalpha() or ch == "_":
             j = i
             while j < len(text) and (text[j].isalnum() or text[j] in "_."):
@@ -88,84 +111,103 @@ def tokenize(text: str) -> list[tuple[str, str]]:
 
 
 def parse(text: str) -> Node:
+    """A filter as a tree; ``&&`` binds tighter than ``||`` (PocketBase emits SQL)."""
+    if len(text.encode()) > MAX_FILTER_BYTES:
+        raise FilterError("filter too long")
     tokens = tokenize(text)
+    if sum(1 for kind, _ in tokens if kind == "op") > MAX_COMPARISONS:
+        raise FilterError("too many comparisons")
     pos = 0
 
-    def expr() -> Node:
+    def peek() -> Token | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def disjunction() -> Node:
+        nonlocal pos
+        node = conjunction()
+        while peek() == ("join", "||"):
+            pos += 1
+            node = ("or", node, conjunction())
+        return node
+
+    def conjunction() -> Node:
         nonlocal pos
         node = term()
-        while pos < len(tokens) and tokens[pos][0] == "join":
-            op = "and" if tokens[pos][1] == "&&" else "or"
+        while peek() == ("join", "&&"):
             pos += 1
-            node = (op, node, term())
+            node = ("and", node, term())
         return node
 
     def term() -> Node:
         nonlocal pos
-        if pos >= len(tokens):
-            raise FilterError("unexpected end")
-        kind, value = tokens[pos]
-        if kind == "(":
+        token = peek()
+        if token == ("(", "("):
             pos += 1
-            node = expr()
-            if pos >= len(tokens) or tokens[pos][0] != ")":
+            node = disjunction()
+            if peek() != (")", ")"):
                 raise FilterError("missing )")
             pos += 1
             return node
-        if kind != "ident":
-            raise FilterError(f"expected a field, got {value!r}")
-        if pos + 2 >= len(tokens):
-            raise FilterError("incomplete comparison")
-        op_kind, op = tokens[pos + 1]
-        lit_kind, lit = tokens[pos + 2]
-        if op_kind != "op" or lit_kind != "str":
+        if token is None or token[0] != "ident" or pos + 3 > len(tokens):
+            raise FilterError("expected a comparison")
+        (_, name), (op_kind, op), (lit_kind, lit) = tokens[pos : pos + 3]
+        if op_kind != "op" or lit_kind != "text":
             raise FilterError("bad comparison")
         pos += 3
-        return ("cmp", value, op, lit)
+        return ("cmp", name, op, lit)
 
-    node = expr()
+    node = disjunction()
     if pos != len(tokens):
         raise FilterError("trailing tokens")
     return node
 
 
-def evaluate(node: Node, record: dict[str, Any]) -> bool:
+def evaluate(node: Node, record: Record) -> bool:
+    """Whether ``record`` matches (``~`` is a case-insensitive "contains")."""
     kind = node[0]
     if kind == "and":
         return evaluate(node[1], record) and evaluate(node[2], record)
     if kind == "or":
         return evaluate(node[1], record) or evaluate(node[2], record)
-    _, fld, op, lit = node
-    lit = str(lit)
-    value = str(record.get(fld, ""))
+    _, name, op, literal = node
+    value = str(record.get(name, ""))
     if op == "=":
-        return value == lit
+        return bool(value == literal)
     if op == "!=":
-        return value != lit
-    contains = lit.lower() in value.lower()
+        return bool(value != literal)
+    contains = str(literal).lower() in value.lower()
     return contains if op == "~" else not contains
 
 
 # --------------------------------------------------------------------------- server
 
 
+def record_id() -> str:
+    """A PocketBase record id: 15 characters of ``[a-z0-9]``."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(15))
+
+
 def _b32(n: int) -> str:
     return "".join(secrets.choice(string.ascii_uppercase + "234567") for _ in range(n))
 
 
-def _id() -> str:
-    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(15))
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
 def pb_error(status: int, message: str, data: dict[str, Any] | None = None) -> httpx.Response:
-    return httpx.Response(status, json={"code": status, "message": message, "data": data or {}})
+    """An error answer shaped like PocketBase's."""
+    return httpx.Response(status, json={"data": data or {}, "message": message, "status": status})
+
+
+Action = httpx.Response | BaseException | Callable[[httpx.Request], httpx.Response]
 
 
 @dataclass
 class Fault:
     """Replace (or, with ``after``, follow) a matching request's answer."""
 
-    action: httpx.Response | BaseException | Callable[[httpx.Request], httpx.Response]
+    action: Action
     method: str | None = None
     collection: str | None = None
     times: int = 1
@@ -177,85 +219,32 @@ class Seen:
     method: str
     collection: str
     params: dict[str, str]
-    body: Any
+    token: str | None
 
 
 @dataclass
 class FakeTower:
     token: str = TOKEN
-    delay: float = 0.0
-    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    records: dict[str, dict[str, Record]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
-    max_per_page: int = 500
 
-    # -- seeding helpers
+    # -- seeding
 
-    def add(self, collection: str, **fields: Any) -> dict[str, Any]:
-        record = {"id": _id(), "created": "2024-05-01 10:00:00.000Z", **fields}
+    def add(self, collection: str, **fields: Any) -> Record:
+        record = {"id": record_id(), **fields}
         self.records.setdefault(collection, {})[record["id"]] = record
         return record
 
-    def add_installation(self, url: str = "nats://a:4222, nats://b:4222") -> dict[str, Any]:
+    def add_installation(self, url: str = "nats://a:4222, nats://b:4222") -> Record:
+        return self.add("nats_auth_operators", public_key="O" + _b32(55), url=url)
+
+    def add_account(self, operator_id: str, name: str) -> Record:
         return self.add(
-            "nats_auth_operators",
-            public_key="O" + _b32(55),
-            url=url,
-            name="main",
-            sign_seed="SO" + _b32(56),
+            "nats_auth_accounts", operator=operator_id, name=name, public_key="A" + _b32(55)
         )
 
-    def add_account(self, operator_id: str, name: str) -> dict[str, Any]:
-        return self.add(
-            "nats_auth_accounts",
-            operator=operator_id,
-            name=name,
-            public_key="A" + _b32(55),
-            jwt="eyJhbGciOi.eyJzdWIi.sig",
-            sign_seed="SA" + _b32(56),
-        )
-
-    def add_access(self, account_id: str, cluster: str, namespace: str) -> dict[str, Any]:
-        return self.add(
-            "nats_auth_k8s_access", account=account_id, cluster=cluster, namespace=namespace
-        )
-
-    def add_role(
-        self, account_id: str, role: str, publish: list[str], subscribe: list[str]
-    ) -> dict[str, Any]:
-        return self.add(
-            "nats_auth_signing_keys",
-            account=account_id,
-            role=role,
-            publish=publish,
-            subscribe=subscribe,
-            public_key="A" + _b32(55),
-        )
-
-    def add_user(self, account_id: str, name: str, signing_key: str = "") -> dict[str, Any]:
-        return self.add("nats_auth_users", **self._user_fields(account_id, name, "", signing_key))
-
-    def _user_fields(
-        self, account: str, name: str, description: str, signing_key: str
-    ) -> dict[str, Any]:
-        seed = "SU" + _b32(56)
-        jwt = "eyJ0eXAiOiJKV1QifQ.eyJuYW1lIjoi" + _b32(10) + ".c2ln"
-        creds = (
-            f"-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n"
-            f"-----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
-        )
-        return {
-            "account": account,
-            "name": name,
-            "description": description,
-            "signing_key": signing_key,
-            "public_key": "U" + _b32(55),
-            "seed": seed,
-            "jwt": jwt,
-            "creds": creds,
-        }
-
-    def items(self, collection: str) -> list[dict[str, Any]]:
+    def items(self, collection: str) -> list[Record]:
         return list(self.records.get(collection, {}).values())
 
     def count(self, method: str, collection: str) -> int:
@@ -263,7 +252,7 @@ class FakeTower:
 
     def fail(
         self,
-        action: Any,
+        action: Action,
         *,
         method: str | None = None,
         collection: str | None = None,
@@ -288,29 +277,25 @@ class FakeTower:
                 return fault
         return None
 
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        if self.delay:
-            await asyncio.sleep(self.delay)
+    def handle(self, request: httpx.Request) -> httpx.Response:
         parts = request.url.path.strip("/").split("/")
-        if len(parts) < 4 or parts[:2] != ["api", "collections"] or parts[3] != "records":
-            return pb_error(404, "The requested resource wasn't found.")
+        if len(parts) not in (4, 5) or parts[:2] != ["api", "collections"] or parts[3] != "records":
+            return pb_error(404, NOT_FOUND)
         collection = parts[2]
-        record_id = url_unquote(parts[4]) if len(parts) > 4 else None
-        method = request.method
+        record = parts[4] if len(parts) == 5 else None
         body = json.loads(request.content) if request.content else None
-        self.seen.append(Seen(method, collection, dict(request.url.params), body))
-
-        fault = self._take_fault(method, collection)
+        token = request.headers.get("X-Token")
+        self.seen.append(Seen(request.method, collection, dict(request.url.params), token))
+        fault = self._take_fault(request.method, collection)
         if fault is not None and not fault.after:
             return self._apply(fault, request)
-        if request.headers.get("X-Token") != self.token:
-            return pb_error(401, "The request requires valid authorization token.")
-        response = self._route(method, collection, record_id, request, body)
+        response = self._route(request, collection, record, body, allowed=token == self.token)
         if fault is not None:
             return self._apply(fault, request)
         return response
 
-    def _apply(self, fault: Fault, request: httpx.Request) -> httpx.Response:
+    @staticmethod
+    def _apply(fault: Fault, request: httpx.Request) -> httpx.Response:
         action = fault.action
         if isinstance(action, BaseException):
             raise action
@@ -319,89 +304,82 @@ class FakeTower:
         return action(request)
 
     def _route(
-        self, method: str, collection: str, record_id: str | None, request: httpx.Request, body: Any
+        self, request: httpx.Request, collection: str, rid: str | None, body: Any, *, allowed: bool
     ) -> httpx.Response:
-        table = self.records.setdefault(collection, {})
-        params = request.url.params
-        fields = params.get("fields")
-        if record_id is None and method == "GET":
-            return self._list(table, params)
-        if record_id is None and method == "POST":
+        # Every collection's rules require the token: a record the caller may not see
+        # does not exist for it.
+        table = self.records.setdefault(collection, {}) if allowed else {}
+        fields = request.url.params.get("fields")
+        if rid is None:
+            if request.method == "GET":
+                return self._list(table, request.url.params)
+            if not allowed:
+                return pb_error(400, CREATE_FAILED)
             return self._create(collection, table, body, fields)
-        if record_id is None:
-            return pb_error(405, "Method not allowed.")
-        record = table.get(record_id)
+        record = table.get(rid)
         if record is None:
-            return pb_error(404, "The requested resource wasn't found.")
-        if method == "GET":
-            return httpx.Response(200, json=self._project(record, fields))
-        if method == "PATCH":
-            record.update(body or {})
-            return httpx.Response(200, json=self._project(record, fields))
-        if method == "DELETE":
-            del table[record_id]
+            return pb_error(404, NOT_FOUND)
+        if request.method == "DELETE":
+            del table[rid]
             return httpx.Response(204)
-        return pb_error(405, "Method not allowed.")
+        if request.method == "PATCH":
+            record.update(body or {})
+        return httpx.Response(200, json=_project(record, fields))
 
-    @staticmethod
-    def _project(record: dict[str, Any], fields: str | None) -> dict[str, Any]:
-        if not fields:
-            return dict(record)
-        wanted = fields.split(",")
-        return {k: v for k, v in record.items() if k in wanted}
-
-    def _list(self, table: dict[str, dict[str, Any]], params: httpx.QueryParams) -> httpx.Response:
+    def _list(self, table: dict[str, Record], params: httpx.QueryParams) -> httpx.Response:
         try:
             node = parse(params["filter"]) if params.get("filter") else None
-        except FilterError as exc:
-            return pb_error(400, f"Invalid filter: {exc}")
-        page = int(params.get("page", "1"))
-        per_page = min(int(params.get("perPage", "30")), self.max_per_page)
+        except FilterError:
+            return pb_error(400, BAD_REQUEST)
+        page = max(1, int(params.get("page", "1")))
+        per_page = min(max(1, int(params.get("perPage", "30"))), MAX_PER_PAGE)
         matched = [r for r in table.values() if node is None or evaluate(node, r)]
         total_pages = (len(matched) + per_page - 1) // per_page
-        chunk = matched[(page - 1) * per_page : page * per_page]
+        skip_total = params.get("skipTotal") in ("1", "true")
         return httpx.Response(
             200,
             json={
+                "items": [
+                    _project(r, params.get("fields"))
+                    for r in matched[(page - 1) * per_page : page * per_page]
+                ],
                 "page": page,
                 "perPage": per_page,
-                "totalItems": len(matched),
-                "totalPages": total_pages,
-                "items": [self._project(r, params.get("fields")) for r in chunk],
+                "totalItems": -1 if skip_total else len(matched),
+                "totalPages": -1 if skip_total else total_pages,
             },
         )
 
     def _create(
-        self, collection: str, table: dict[str, dict[str, Any]], body: Any, fields: str | None
+        self, collection: str, table: dict[str, Record], body: Record, fields: str | None
     ) -> httpx.Response:
-        if not isinstance(body, dict):
-            return pb_error(400, "Failed to load the submitted data.")
-        unique = UNIQUE.get(collection, ())
-        if unique and any(all(r.get(k) == body.get(k) for k in unique) for r in table.values()):
-            return pb_error(
-                400,
-                "Failed to create record.",
-                {unique[-1]: {"code": "validation_not_unique", "message": "Value must be unique."}},
-            )
-        if collection == "nats_auth_users":
-            record = {
-                "id": _id(),
-                "created": "2024-05-01 10:00:00.000Z",
-                **self._user_fields(
-                    body["account"],
-                    body["name"],
-                    body.get("description", ""),
-                    body.get("signing_key", ""),
-                ),
-            }
-        elif collection == "nats_auth_signing_keys":
-            record = {
-                "id": _id(),
-                "created": "2024-05-01 10:00:00.000Z",
-                "public_key": "A" + _b32(55),
-                **body,
-            }
-        else:
-            record = {"id": _id(), "created": "2024-05-01 10:00:00.000Z", **body}
+        record: Record = {"id": record_id(), **body}
+        if collection == "nats_auth_users":  # Tower's hook issues the user's keys
+            record.update(_user_secrets())
+            record.setdefault("signing_key", "")
+            record.setdefault("description", "")
+        for index in UNIQUE.get(collection, ()):
+            if any(all(r.get(k) == record.get(k) for k in index) for r in table.values()):
+                code = {"code": "validation_not_unique", "message": "Value must be unique."}
+                return pb_error(400, CREATE_FAILED, {k: dict(code) for k in index})
         table[record["id"]] = record
-        return httpx.Response(200, json=self._project(record, fields))
+        return httpx.Response(200, json=_project(record, fields))
+
+
+def _project(record: Record, fields: str | None) -> Record:
+    if not fields:
+        return dict(record)
+    wanted = fields.split(",")
+    return {k: v for k, v in record.items() if k in wanted}
+
+
+def _user_secrets() -> Record:
+    seed = "SU" + _b32(56)
+    public_key = "U" + _b32(55)
+    claims = {"sub": public_key, "iat": int(time.time()), "nats": {"type": "user"}}
+    jwt = f"{_b64({'typ': 'JWT', 'alg': 'ed25519-nkey'})}.{_b64(claims)}.c2lnbmF0dXJl"
+    creds = (
+        f"-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n"
+        f"-----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+    )
+    return {"public_key": public_key, "seed": seed, "jwt": jwt, "creds": creds}

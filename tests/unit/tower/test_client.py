@@ -1,4 +1,10 @@
-"""TowerClient: retries and backoff, error translation, parsing, paging, domain requests."""
+"""TowerClient's own transport policy, against a fake server (``fakepb``).
+
+Retries and backoff, Retry-After, timeouts, when a POST may be repeated, the token read
+per request, secrets kept out of errors, paging loops and the parsing of bad answers.
+What PocketBase and Tower answer (wrong tokens, filters, ids, limits) is tested against
+the real PocketBase in ``tests/tower`` and ``tests/differential``.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
+import nats_tower_operator.tower.client as client_module
 from nats_tower_operator.tower import (
     AccountNotFound,
-    InstallationNotFound,
+    InvalidRecordId,
     TowerBadRequest,
     TowerBadResponse,
     TowerClient,
@@ -24,9 +31,10 @@ from nats_tower_operator.tower import (
     TowerUnavailable,
 )
 
-from .fakepb import TOKEN, FakeTower, parse, pb_error
+from .fakepb import TOKEN, FakeTower, pb_error, record_id
 
 USERS = "nats_auth_users"
+OPERATORS = "nats_auth_operators"
 
 
 @pytest.fixture
@@ -57,8 +65,8 @@ async def test_retries_500_then_succeeds(fake: FakeTower, client: TowerClient) -
     fake.fail(pb_error(500, "boom"), method="GET", times=3)
     found = await client.get_installation(inst["public_key"])
     assert found.id == inst["id"]
-    assert client.stats["GET nats_auth_operators"] == 4
-    assert fake.count("GET", "nats_auth_operators") == 4
+    assert client.stats[f"GET {OPERATORS}"] == 4
+    assert fake.count("GET", OPERATORS) == 4
 
 
 async def test_gives_up_after_max_retries(fake: FakeTower, client: TowerClient) -> None:
@@ -68,7 +76,7 @@ async def test_gives_up_after_max_retries(fake: FakeTower, client: TowerClient) 
         await client.get_installation("OXYZ")
     assert info.value.status == 503
     assert info.value.retryable
-    assert client.stats["GET nats_auth_operators"] == 5  # 1 + max_retries(4)
+    assert client.stats[f"GET {OPERATORS}"] == 5  # 1 + max_retries(4)
 
 
 async def test_backoff_is_capped_full_jitter(fake: FakeTower, sleeps: list[float]) -> None:
@@ -97,7 +105,7 @@ async def test_timeouts_are_retried_for_get(fake: FakeTower, client: TowerClient
     inst, _ = seeded(fake)
     fake.fail(httpx.ReadTimeout("slow"), method="GET", times=2)
     assert (await client.get_installation(inst["public_key"])).id == inst["id"]
-    assert client.stats["GET nats_auth_operators"] == 3
+    assert client.stats[f"GET {OPERATORS}"] == 3
 
 
 async def test_connect_errors_exhaust_into_unavailable(
@@ -110,11 +118,23 @@ async def test_connect_errors_exhaust_into_unavailable(
     assert isinstance(info.value.__cause__, httpx.ConnectError)
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
-async def test_no_retry_on_4xx(fake: FakeTower, client: TowerClient, status: int) -> None:
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, TowerBadRequest),
+        (401, TowerUnauthorized),  # never from Tower itself, but a proxy may say it
+        (403, TowerUnauthorized),
+        (404, TowerNotFound),
+        (409, TowerError),
+        (422, TowerError),
+    ],
+)
+async def test_no_retry_on_4xx(
+    fake: FakeTower, client: TowerClient, status: int, error: type[TowerError]
+) -> None:
     fake.fail(pb_error(status, "nope"), times=10)
-    with pytest.raises(TowerError) as info:
-        await client.get_record(USERS, "abc")
+    with pytest.raises(error) as info:
+        await client.list_records(USERS)
     assert not isinstance(info.value, TowerUnavailable)
     assert info.value.status == status
     assert client.stats[f"GET {USERS}"] == 1
@@ -188,21 +208,47 @@ async def test_post_retried_when_caller_marks_it_safe(fake: FakeTower, client: T
             acct["id"], name="u", description="", signing_key_id=None, retry_safe=True
         )
     assert info.value.not_unique
-    assert info.value.field_errors == {"name": "validation_not_unique"}
+    assert info.value.field_errors == {
+        "name": "validation_not_unique",
+        "account": "validation_not_unique",
+    }
     assert client.stats[f"POST {USERS}"] == 2
+    assert client.stats[f"GET {OPERATORS}"] == 0  # field errors need no token proof
     assert len(fake.items(USERS)) == 1
 
 
-# ------------------------------------------------------------------ errors
+# ------------------------------------------------------------------ the token
 
 
-async def test_wrong_token_is_unauthorized_without_leaking_it(fake: FakeTower) -> None:
-    async with TowerClient("http://tower.test", "wrong-token-123", transport=fake.transport()) as c:
-        with pytest.raises(TowerUnauthorized) as info:
+async def test_token_is_read_per_request_and_a_proof_uses_the_same_token(
+    fake: FakeTower,
+) -> None:
+    seeded(fake)
+    tokens = iter(["old-token", TOKEN + "\n"])
+    current = "old-token"
+
+    def read() -> str:
+        nonlocal current
+        current = next(tokens, current)
+        return current
+
+    async with TowerClient("http://tower.test", read, transport=fake.transport()) as c:
+        with pytest.raises(TowerUnauthorized):
+            await c.get_installation("ONOPE")
+        # the lookup and its proof were both sent with the token read for the call
+        assert [s.token for s in fake.seen] == ["old-token", "old-token"]
+        assert await c.token_works()  # rotated token (trailing newline stripped)
+        assert fake.seen[-1].token == TOKEN
+
+
+async def test_unreadable_token_file(fake: FakeTower) -> None:
+    def read() -> str:
+        raise FileNotFoundError(2, "No such file", "/var/run/token")
+
+    async with TowerClient("http://tower.test", read, transport=fake.transport()) as c:
+        with pytest.raises(TowerUnauthorized, match="token"):
             await c.list_records(USERS)
-    assert info.value.status == 401
-    assert "wrong-token-123" not in str(info.value)
-    assert c.stats[f"GET {USERS}"] == 1
+    assert fake.seen == []
 
 
 async def test_error_messages_never_contain_token_or_secrets(
@@ -223,29 +269,55 @@ async def test_error_messages_never_contain_token_or_secrets(
         assert str(status) in text
 
 
-async def test_token_callable_is_read_per_request(fake: FakeTower) -> None:
-    tokens = iter(["old-token", TOKEN + "\n"])
-    async with TowerClient(
-        "http://tower.test", lambda: next(tokens), transport=fake.transport()
-    ) as c:
-        with pytest.raises(TowerUnauthorized):
-            await c.list_records(USERS)
-        assert await c.list_records(USERS) == []  # rotated token (trailing newline stripped)
-
-
-async def test_unreadable_token_file(fake: FakeTower) -> None:
-    def read() -> str:
-        raise FileNotFoundError(2, "No such file", "/var/run/token")
-
-    async with TowerClient("http://tower.test", read, transport=fake.transport()) as c:
-        with pytest.raises(TowerUnauthorized, match="token"):
-            await c.list_records(USERS)
-
-
 def test_base_url_must_be_http() -> None:
     for bad in ("tower:8090", "ftp://x", "/relative"):
         with pytest.raises(ValueError):
             TowerClient(bad, TOKEN)
+
+
+async def test_observer_sees_every_attempt(fake: FakeTower) -> None:
+    seen: list[tuple[str, str, int | None]] = []
+
+    def observe(method: str, collection: str, status: int | None, seconds: float) -> None:
+        assert seconds >= 0
+        seen.append((method, collection, status))
+
+    fake.fail(httpx.ConnectError("refused"))
+    fake.fail(pb_error(502, "bad gateway"))
+    async with TowerClient(
+        "http://tower.test", TOKEN, backoff_base=0.001, transport=fake.transport(), observer=observe
+    ) as c:
+        await c.list_records(USERS)
+    assert seen == [("GET", USERS, None), ("GET", USERS, 502), ("GET", USERS, 200)]
+
+
+# ------------------------------------------------------------------ ids and names
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "..", "../../nats_auth_operators/records", "abc", "ABCDEFGHIJKLMNO", "a" * 16]
+)
+async def test_bad_record_ids_are_refused_before_any_request(
+    fake: FakeTower, client: TowerClient, bad: str
+) -> None:
+    with pytest.raises(InvalidRecordId):
+        await client.get_record(USERS, bad)
+    with pytest.raises(InvalidRecordId):
+        await client.update_record(USERS, bad, {"description": "x"})
+    with pytest.raises(InvalidRecordId):
+        await client.delete_record(USERS, bad)
+    with pytest.raises(InvalidRecordId):
+        await client.get_user(bad)
+    with pytest.raises(InvalidRecordId):
+        await client.delete_user(bad)
+    assert fake.seen == []
+
+
+async def test_bad_collection_names_are_refused(fake: FakeTower, client: TowerClient) -> None:
+    for bad in ("users/../x", "", "Users", "a b"):
+        with pytest.raises(ValueError):
+            await client.list_records(bad)
+    assert fake.seen == []
 
 
 # ------------------------------------------------------------------ bad answers
@@ -273,15 +345,23 @@ async def test_bad_list_answers(
 async def test_records_missing_fields_are_bad_responses(
     fake: FakeTower, client: TowerClient
 ) -> None:
-    fake.fail(httpx.Response(200, json={"items": [{"id": "u1", "account": "a1"}], "totalPages": 1}))
+    user_id, acct_id = record_id(), record_id()
+    fake.fail(
+        httpx.Response(200, json={"items": [{"id": user_id, "account": acct_id}], "totalPages": 1})
+    )
     with pytest.raises(TowerBadResponse, match="nats_auth_users"):
-        await client.find_users("a1", ["x"])
-    fake.fail(httpx.Response(200, json={"id": "u1"}))
+        await client.find_users(acct_id, ["x"])
+    fake.fail(httpx.Response(200, json={"id": user_id}))
     with pytest.raises(TowerBadResponse):
-        await client.get_user("u1")
+        await client.get_user(user_id)
     fake.fail(httpx.Response(200, content=b"not json"), method="POST")
     with pytest.raises(TowerBadResponse):
-        await client.create_user("a1", name="x", description="", signing_key_id=None)
+        await client.create_user(acct_id, name="x", description="", signing_key_id=None)
+    fake.fail(
+        httpx.Response(200, json={"items": [{"id": "../x", "account": acct_id, "name": "n"}]})
+    )
+    with pytest.raises(TowerBadResponse):
+        await client.list_user_names(acct_id, name_prefix="n")
 
 
 async def test_records_not_matching_the_filter_are_ignored(
@@ -290,9 +370,8 @@ async def test_records_not_matching_the_filter_are_ignored(
     """A server that ignores the filter can never hand back another account's records."""
     _, acct = seeded(fake)
     other = fake.add_account(acct["operator"], "other")
-    fake.add_user(other["id"], "app")
-    everything = {"items": fake.items(USERS), "totalPages": 1}
-    fake.fail(httpx.Response(200, json=everything))
+    await client.create_user(other["id"], name="app", description="", signing_key_id=None)
+    fake.fail(httpx.Response(200, json={"items": fake.items(USERS), "totalPages": 1}))
     assert await client.find_users(acct["id"], ["app"]) == {}
     fake.fail(
         httpx.Response(200, json={"items": fake.items("nats_auth_accounts"), "totalPages": 1})
@@ -301,12 +380,24 @@ async def test_records_not_matching_the_filter_are_ignored(
         await client.get_account(acct["operator"], "missing")
 
 
-# ------------------------------------------------------------------ records and paging
+async def test_a_created_user_that_is_not_the_one_asked_for_is_refused(
+    fake: FakeTower, client: TowerClient
+) -> None:
+    _, acct = seeded(fake)
+    other = await client.create_user(acct["id"], name="other", description="", signing_key_id=None)
+    stored = fake.records[USERS][other.id]
+    fake.fail(httpx.Response(200, json=stored), method="POST")
+    with pytest.raises(TowerBadResponse, match="different user"):
+        await client.create_user(acct["id"], name="mine", description="", signing_key_id=None)
+
+
+# ------------------------------------------------------------------ paging
 
 
 async def test_paging_follows_all_pages(fake: FakeTower, client: TowerClient) -> None:
+    acct_id = record_id()
     for i in range(25):
-        fake.add(USERS, account="a1", name=f"n{i:02d}")
+        fake.add(USERS, account=acct_id, name=f"n{i:02d}")
     one = await client.list_records(USERS, per_page=10)
     assert [r["name"] for r in one] == [f"n{i:02d}" for i in range(10)]
     page3 = await client.list_records(USERS, per_page=10, page=3)
@@ -319,134 +410,46 @@ async def test_paging_follows_all_pages(fake: FakeTower, client: TowerClient) ->
 async def test_paging_without_total_pages_stops_on_short_page(
     fake: FakeTower, client: TowerClient
 ) -> None:
+    a, b, c, d = (record_id() for _ in range(4))
     pages = [
-        {"items": [{"id": "1"}, {"id": "2"}]},
-        {"items": [{"id": "2"}, {"id": "3"}]},  # "2" shifted onto this page
-        {"items": [{"id": "4"}]},
+        {"items": [{"id": a}, {"id": b}], "totalPages": -1},
+        {"items": [{"id": b}, {"id": c}], "totalPages": -1},  # b shifted onto this page
+        {"items": [{"id": d}], "totalPages": -1},
     ]
     for page in pages:
         fake.fail(httpx.Response(200, json=page))
     records = await client.list_records(USERS, per_page=2, all_pages=True)
-    assert [r["id"] for r in records] == ["1", "2", "3", "4"]
+    assert [r["id"] for r in records] == [a, b, c, d]
     assert client.stats[f"GET {USERS}"] == 3
 
 
-async def test_crud_round_trip(fake: FakeTower, client: TowerClient) -> None:
-    created = await client.create_record(
-        "nats_auth_k8s_access", {"account": "a", "cluster": "c", "namespace": "n"}
-    )
-    got = await client.get_record("nats_auth_k8s_access", created["id"], fields="id,namespace")
-    assert got == {"id": created["id"], "namespace": "n"}
-    updated = await client.update_record("nats_auth_k8s_access", created["id"], {"namespace": "m"})
-    assert updated["namespace"] == "m"
-    assert await client.delete_record("nats_auth_k8s_access", created["id"]) is True
-    assert await client.delete_record("nats_auth_k8s_access", created["id"]) is False
-    with pytest.raises(TowerNotFound):
-        await client.get_record("nats_auth_k8s_access", created["id"])
-    assert client.stats == {
-        "POST nats_auth_k8s_access": 1,
-        "GET nats_auth_k8s_access": 2,
-        "PATCH nats_auth_k8s_access": 1,
-        "DELETE nats_auth_k8s_access": 2,
-    }
+async def test_paging_stops_on_an_empty_page(fake: FakeTower, client: TowerClient) -> None:
+    fake.fail(httpx.Response(200, json={"items": [{"id": record_id()}], "totalPages": 5}))
+    fake.fail(httpx.Response(200, json={"items": [], "totalPages": 5}))
+    assert len(await client.list_records(USERS, per_page=1, all_pages=True)) == 1
+    assert client.stats[f"GET {USERS}"] == 2
 
 
-async def test_record_ids_are_path_escaped(fake: FakeTower, client: TowerClient) -> None:
-    assert await client.get_user("../../operators/x?y=1") is None
-    assert fake.seen[-1].collection == USERS
+async def test_paging_that_never_ends_is_a_bad_response(
+    fake: FakeTower, client: TowerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "MAX_PAGES", 5)
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"items": [{"id": record_id()}], "totalPages": -1})
+
+    fake.fail(endless, times=100)
+    with pytest.raises(TowerBadResponse, match="pages"):
+        await client.list_records(USERS, per_page=1, all_pages=True)
+    assert client.stats[f"GET {USERS}"] == 5
+
+
+async def test_list_arguments_are_checked(fake: FakeTower, client: TowerClient) -> None:
     with pytest.raises(ValueError):
-        await client.get_record(USERS, "")
+        await client.list_records(USERS, per_page=0)
     with pytest.raises(ValueError):
-        await client.list_records("users/../x")
-
-
-# ------------------------------------------------------------------ domain methods
-
-
-async def test_domain_lookups_send_escaped_filters(fake: FakeTower, client: TowerClient) -> None:
-    inst, acct = seeded(fake)
-    assert (await client.get_installation(inst["public_key"])).urls == (
-        "nats://a:4222",
-        "nats://b:4222",
-    )
-    assert fake.seen[-1].params["filter"] == f"public_key = '{inst['public_key']}'"
-    assert "sign_seed" not in fake.seen[-1].params["fields"]
-    with pytest.raises(InstallationNotFound):
-        await client.get_installation("O' || public_key != '")
-    assert fake.seen[-1].params["filter"] == "public_key = 'O\\' || public_key != \\''"
-
-    account = await client.get_account(inst["id"], "orders")
-    assert account.id == acct["id"] and account.installation_id == inst["id"]
-    assert fake.seen[-1].params["filter"] == f"operator = '{inst['id']}' && name = 'orders'"
-    with pytest.raises(AccountNotFound):
-        await client.get_account(inst["id"], "orders' || name != '")
-
-
-async def test_access_checks(fake: FakeTower, client: TowerClient) -> None:
-    _, acct = seeded(fake)
-    fake.add_access(acct["id"], "c1", "team-a")
-    fake.add_access(acct["id"], "c1", "team-b")
-    fake.add_access(acct["id"], "c2", "team-a")
-    assert await client.has_access(acct["id"], "c1", "team-a")
-    assert fake.seen[-1].params["filter"] == (
-        f"account = '{acct['id']}' && cluster = 'c1' && namespace = 'team-a'"
-    )
-    assert not await client.has_access(acct["id"], "c1", "team-c")
-    assert not await client.has_access(acct["id"], "c1", "x' || namespace != '")
-    assert {a.namespace for a in await client.list_access("c1")} == {"team-a", "team-b"}
-    assert [a.cluster for a in await client.list_access("c2", "team-a")] == ["c2"]
-
-
-async def test_find_users_one_request_per_40_names(fake: FakeTower, client: TowerClient) -> None:
-    _, acct = seeded(fake)
-    other = fake.add_account(acct["operator"], "other")
-    for i in range(0, 100, 2):
-        fake.add_user(acct["id"], f"user-{i}")
-    fake.add_user(other["id"], "user-1")
-    names = [f"user-{i}" for i in range(100)] + ["user-0"]
-    found = await client.find_users(acct["id"], names)
-    assert sorted(found) == sorted(f"user-{i}" for i in range(0, 100, 2))
-    assert client.stats[f"GET {USERS}"] == 3  # 100 distinct names, chunks of 40
-    first = fake.seen[-3].params["filter"]
-    assert first.startswith(f"account = '{acct['id']}' && (name = 'user-0' || name = 'user-1' ||")
-    node = parse(first)
-    assert node[0] == "and" and node[2][0] == "or"
-
-
-async def test_users_roles_create_get_delete(fake: FakeTower, client: TowerClient) -> None:
-    _, acct = seeded(fake)
-    assert await client.find_role(acct["id"], "reader") is None
-    role = await client.create_role(acct["id"], role="reader", publish=[], subscribe=["orders.>"])
-    assert role.subscribe == ("orders.>",)
-    assert (await client.find_role(acct["id"], "reader")) == role
-    user = await client.create_user(
-        acct["id"], name="ns-app", description="d", signing_key_id=role.id
-    )
-    assert user.signing_key_id == role.id and user.creds.startswith("-----BEGIN NATS USER JWT")
-    assert fake.seen[-1].body == {
-        "account": acct["id"],
-        "name": "ns-app",
-        "description": "d",
-        "signing_key": role.id,
-    }
-    assert await client.get_user(user.id) == user
-    assert await client.delete_user(user.id) is True
-    assert await client.get_user(user.id) is None
-    assert await client.delete_user(user.id) is False
-
-
-async def test_list_users_by_prefix(fake: FakeTower, client: TowerClient) -> None:
-    _, acct = seeded(fake)
-    for name in ("ns1-a", "ns1-b", "xns1-c", "ns2-a", "NS1-upper"):
-        fake.add_user(acct["id"], name)
-    for i in range(250):
-        fake.add_user(acct["id"], f"bulk-{i}")
-    names = [u.name for u in await client.list_users(acct["id"], name_prefix="ns1-")]
-    assert names == ["ns1-a", "ns1-b"]  # "~" also matched xns1-c and NS1-upper
-    assert "name ~ 'ns1-'" in fake.seen[-1].params["filter"]
-    assert len(await client.list_users(acct["id"])) == 255  # 2 pages of 200
-    pct = await client.list_users(acct["id"], name_prefix="50%")
-    assert pct == [] and "~" not in fake.seen[-1].params["filter"]
+        await client.list_records(USERS, page=0)
+    assert fake.seen == []
 
 
 # ------------------------------------------------------------------ real sockets
@@ -481,7 +484,7 @@ async def test_real_read_timeout_is_retried_then_unavailable() -> None:
         with pytest.raises(TowerUnavailable, match="ReadTimeout"):
             await c.list_records(USERS)
         assert c.stats[f"GET {USERS}"] == 3
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 10.0
 
 
 async def test_real_connection_refused_is_unavailable() -> None:

@@ -78,7 +78,13 @@ class TowerAdmin:
     # ------------------------------------------------------------------ records
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = await self._http.request(method, path, **kwargs)
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AdminError(
+                f"{method} {path}: no answer from Tower at {self._http.base_url} "
+                f"({type(exc).__name__})"
+            ) from None
         if response.status_code >= 400:
             try:
                 body = response.json()

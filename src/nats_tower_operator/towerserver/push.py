@@ -130,6 +130,7 @@ class PushQueue:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
         self._warned: set[tuple[str, ...]] = set()
 
     @property
@@ -157,6 +158,10 @@ class PushQueue:
     async def close(self) -> None:
         """Stop pushing and close the NATS connections."""
         if self._task is not None:
+            # nats-py swallows a CancelledError in places (e.g. while closing a failed
+            # connection), so the loop also stops on this flag instead of running forever.
+            self._closed = True
+            self._wake.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -164,7 +169,7 @@ class PushQueue:
         await self._pusher.close()
 
     async def _run(self) -> None:
-        while True:
+        while not self._closed:
             await self._wake.wait()
             self._wake.clear()
             failed = await self._push_pending()
@@ -179,6 +184,8 @@ class PushQueue:
     async def _push_pending(self) -> bool:
         failed_servers: set[tuple[str, ...]] = set()
         for account, target in list(self._pending.items()):
+            if self._closed:
+                break
             if target.urls in failed_servers:
                 continue
             try:

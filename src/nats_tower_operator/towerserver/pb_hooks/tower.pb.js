@@ -52,8 +52,16 @@ onRecordAfterUpdateSuccess((e) => {
 
 onRecordCreate((e) => {
   const t = require(`${__hooks}/tower_lib.js`);
-  if (!e.record.getString("public_key")) {
+  // Without a name PocketBase's own validation answers (validation_required).
+  if (!e.record.getString("public_key") && e.record.getString("name")) {
     t.generateAccount(e.app, e.record);
+  }
+  e.next();
+}, "nats_auth_accounts");
+
+onRecordDeleteRequest((e) => {
+  if (e.record.getString("name") === "SYS") {
+    throw new BadRequestError("cannot delete system account");
   }
   e.next();
 }, "nats_auth_accounts");
@@ -135,7 +143,7 @@ onRecordAfterDeleteSuccess((e) => {
 
 onRecordCreate((e) => {
   const t = require(`${__hooks}/tower_lib.js`);
-  if (!e.record.getString("public_key")) {
+  if (!e.record.getString("public_key") && e.record.getString("name")) {
     t.generateUser(e.app, e.record);
   }
   e.next();

@@ -4,8 +4,11 @@ Creates ``--pods`` labelled pods spread over ``--namespaces`` namespaces (each p
 Secret name) as fast as the client can, while a watch on Secrets labelled
 ``nats-tower.com/nats-tower-secret=true`` records when each Secret arrives. Prints the time
 from the first create to the last Secret, pod-create -> Secret latency percentiles, the
-operator's CPU seconds and peak RSS, Tower requests by endpoint and per new credential, and
-proves a random sample of the Secrets' creds with a real NATS round trip.
+operator's CPU seconds and peak RSS, Tower requests by endpoint and per new credential (counted
+in Tower's own request log, PocketBase's ``/api/logs``, and checked against the operator's
+``tower_requests_total``), the Tower-side time of each user create (the log's ``execTime``:
+PocketBase + the JS hook + the signing service), and proves a random sample of the Secrets'
+creds with a real NATS round trip.
 
 ``--compare`` runs the scenario twice on fresh systems (our defaults, then the Go operator's
 tuning) with ``--compare-pods`` pods and prints both side by side; ``--compare-each`` runs the
@@ -32,9 +35,11 @@ from common import (
     GO_PARITY_ENV,
     BenchSystem,
     PodCreates,
+    TowerRequests,
     bench_namespaces,
     create_pods,
     machine,
+    median,
     operator_kube_requests,
     own_cpu_seconds,
     percentile,
@@ -70,8 +75,7 @@ class BurstResult:
     operator_cpu_total_s: float = float("nan")
     operator_peak_rss_mb: float = float("nan")
     other_cpu_s: dict[str, float] = field(default_factory=dict)
-    tower_total: int = 0
-    tower_by_endpoint: dict[str, int] = field(default_factory=dict)
+    tower: TowerRequests = field(default_factory=TowerRequests)
     kube_by_request: dict[str, int] = field(default_factory=dict)
     verified: int = 0
     verify_failures: list[str] = field(default_factory=list)
@@ -79,7 +83,7 @@ class BurstResult:
     @property
     def requests_per_credential(self) -> float:
         """Tower requests per Secret written during the run."""
-        return self.tower_total / self.secrets if self.secrets else float("nan")
+        return self.tower.total / self.secrets if self.secrets else float("nan")
 
 
 class SecretWatch:
@@ -182,17 +186,13 @@ async def run_burst(
             watch = SecretWatch(kube)
             await watch.start()
             try:
-                await system.reset_tower_stats()
+                tower_start = await system.tower_mark()
                 await system.clear_audit()
                 bench_requests_before = Counter(kube.stats)
                 bench_cpu_before = own_cpu_seconds()
                 profiler = await start_profiler(operator.pid, profile) if profile else None
                 cpu_before = operator.cpu_seconds()
-                others_before = {
-                    name: proc.cpu_seconds()
-                    for name, proc in system.procs.items()
-                    if name != "operator"
-                }
+                others_before = _other_cpu(system)
                 creates = PodCreates()
                 created_at = creates.created_at
                 say(f"[{label}] creating {pods} pods in {namespaces} namespaces")
@@ -225,6 +225,7 @@ async def run_burst(
                     # Let trailing work (Events, requeues) finish so Tower counts are complete.
                     with contextlib.suppress(TimeoutError):
                         await system.wait_operator_idle(settle=1.0, timeout=20.0)
+                tower_end = await system.tower_mark()
                 result.operator_cpu_s = operator.cpu_seconds() - cpu_before
                 if profiler is not None:
                     await profiler.stop(signal_first=signal.SIGINT)
@@ -232,17 +233,15 @@ async def run_burst(
                 result.operator_cpu_total_s = operator.cpu_seconds()
                 result.operator_peak_rss_mb = operator.peak_rss_mb()
                 result.other_cpu_s = {
-                    name: system.procs[name].cpu_seconds() - before
-                    for name, before in others_before.items()
+                    name: after - others_before.get(name, 0.0)
+                    for name, after in _other_cpu(system).items()
                 }
                 result.other_cpu_s["bench client"] = own_cpu_seconds() - bench_cpu_before
-                stats = await system.tower_stats()
                 result.kube_by_request = operator_kube_requests(
                     await system.audit(),
                     kube.stats - bench_requests_before + Counter({"create pods": creates.sent}),
                 )
-                result.tower_total = int(stats["total"])
-                result.tower_by_endpoint = {k: int(v) for k, v in stats["requests"].items()}
+                result.tower = await system.tower_requests(tower_start, tower_end)
             finally:
                 await watch.stop()
             say(f"[{label}] verifying {min(verify_sample, len(arrived))} Secrets over NATS")
@@ -251,6 +250,19 @@ async def run_burst(
         if code not in (0, None):
             say(f"[{label}] warning: the operator exited with {code}")
     return result
+
+
+def _other_cpu(system: BenchSystem) -> dict[str, float]:
+    """CPU seconds so far of every process but the operator; Tower's with its PocketBase."""
+    cpu: dict[str, float] = {}
+    for name, proc in system.procs.items():
+        if name == "tower":
+            pocketbase = proc.descendants_cpu_seconds()
+            cpu["tower"] = proc.cpu_seconds() + pocketbase
+            cpu["tower: pocketbase alone"] = pocketbase
+        elif name != "operator":
+            cpu[name] = proc.cpu_seconds()
+    return cpu
 
 
 def _fmt(value: float, unit: str = "", digits: int = 2) -> str:
@@ -262,6 +274,8 @@ def _fmt(value: float, unit: str = "", digits: int = 2) -> str:
 def report_rows(r: BurstResult) -> list[tuple[str, str]]:
     """The printed figures of one run as (name, value) rows."""
     lat = r.latencies
+    create_ms = r.tower.create_exec_ms
+    nan = float("nan")
     return [
         ("pods created", f"{r.created}/{r.pods} ({r.create_errors} errors)"),
         ("pod creates took", _fmt(r.create_s, " s")),
@@ -285,9 +299,18 @@ def report_rows(r: BurstResult) -> list[tuple[str, str]]:
             "Kubernetes requests / new credential",
             _fmt(sum(r.kube_by_request.values()) / r.secrets if r.secrets else float("nan")),
         ),
-        ("Tower requests", str(r.tower_total)),
-        *((f"  {endpoint}", str(n)) for endpoint, n in sorted(r.tower_by_endpoint.items())),
+        ("Tower requests (Tower's request log)", str(r.tower.total)),
+        *((f"  {endpoint}", str(n)) for endpoint, n in sorted(r.tower.by_endpoint.items())),
+        *(
+            (f"  answered {status}", str(n))
+            for status, n in sorted(r.tower.by_status.items())
+            if not 200 <= status < 300
+        ),
+        ("  operator's own count (metric)", str(r.tower.operator_total)),
         ("Tower requests / new credential", _fmt(r.requests_per_credential)),
+        ("Tower-side latency per create p50", _fmt(median(create_ms), " ms", 1)),
+        ("Tower-side latency per create p95", _fmt(percentile(create_ms, 95), " ms", 1)),
+        ("Tower-side latency per create max", _fmt(max(create_ms, default=nan), " ms", 1)),
         (
             "creds verified over NATS",
             f"{r.verified}/{r.verified + len(r.verify_failures)}",

@@ -3,17 +3,21 @@
 :class:`BenchSystem` starts, in its own work directory,
 
 * the Kubernetes API emulator (``nats-tower-operator dev-cluster --nack-crd``),
-* the Tower-compatible server (``nats-tower-operator tower serve``) over a database provisioned
-  with the ``tower`` admin subcommands (an installation, an account ``operator``),
+* the NATS Tower stand-in (``nats-tower-operator tower serve``: the real PocketBase with NATS
+  Tower's collections, rules and JS hooks, plus its signing service), provisioned over HTTP
+  with the ``tower`` admin subcommands (an installation created with a placeholder URL, an
+  account ``operator``),
 * a real nats-server for the installation (``tower nats-config`` + ``nats-server -c``; the
-  installation's ``url`` is PATCHed over Tower's REST API to point at it),
+  installation's ``url`` is then PATCHed over Tower's REST API to point at it),
 * and, on request, the operator (``nats-tower-operator run``, JSON logs to a file).
 
 Namespaces are created through the Kubernetes API and linked to the account over Tower's
 REST API. Every process is stopped at the end (SIGTERM, then SIGKILL), also on Ctrl-C or an
 error; an ``atexit`` hook kills whatever is still left. Helpers read CPU seconds and peak RSS
-from ``/proc``, Tower's per-endpoint request counts (``/api/_stats``), the emulator's audit
-log and the operator's Prometheus metrics.
+from ``/proc``, the emulator's audit log, the operator's Prometheus metrics and Tower's
+requests from PocketBase's own request log (``GET /api/logs`` as PocketBase's superuser):
+every request the bench itself sends to Tower carries the User-Agent ``nats-tower-bench`` and
+is left out, so within a time window what remains is the operator's.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -52,6 +58,16 @@ SECRET_LABEL = "nats-tower.com/nats-tower-secret"
 ACCOUNT_LABEL = "nats-tower.com/nats-tower-account"
 INSTALLATION_LABEL = "nats-tower.com/nats-tower-installation"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+#: The User-Agent of every request the bench itself sends (left out of Tower's counts).
+BENCH_USER_AGENT = "nats-tower-bench"
+#: Tower requires an installation URL at creation; this one until nats-server runs.
+PLACEHOLDER_NATS_URL = "nats://starting.invalid:4222"
+SUPERUSER_EMAIL = "bench@tower.local"
+#: The record create whose Tower-side time (PocketBase + JS hook + signing) is reported.
+USER_CREATE = "POST nats_auth_users"
+#: The operator's readiness proof (and installation lookups): the only Tower requests a
+#: restart over up-to-date Secrets may make.
+READINESS_ENDPOINT = "GET nats_auth_operators"
 
 # Go operator defaults (DESIGN.md section 2) as the operator's env knobs.
 GO_PARITY_ENV: dict[str, str] = {
@@ -63,13 +79,16 @@ GO_PARITY_ENV: dict[str, str] = {
 }
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+#: The 1/5/15-minute load averages when the bench started (other work on the machine).
+START_LOAD = os.getloadavg()
 _LIVE_PIDS: set[int] = set()
 
 
 def _kill_leftovers() -> None:
     for pid in list(_LIVE_PIDS):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+        for victim in [*descendant_pids(pid), pid]:  # tower serve's PocketBase too
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(victim, signal.SIGKILL)
 
 
 atexit.register(_kill_leftovers)
@@ -101,12 +120,23 @@ def machine() -> str:
             timeout=5,
             check=False,
         ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+        if commit and dirty:
+            commit += " + uncommitted src changes"
     except (OSError, subprocess.SubprocessError):
         commit = ""
+    load = "/".join(f"{value:.2f}" for value in START_LOAD)
     return (
         f"nproc={os.cpu_count()}, python {platform.python_version()}, "
         f"{platform.system()} {platform.release()} {platform.machine()}"
         + (f", commit {commit}" if commit else "")
+        + f", load average at start {load}"
     )
 
 
@@ -152,6 +182,27 @@ def cpu_seconds(pid: int) -> float:
     fields = text[text.rindex(")") + 2 :].split()
     # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live children of ``pid`` (from ``/proc/<pid>/task/*/children``)."""
+    children: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children += [int(c) for c in (task / "children").read_text().split()]
+    return children
+
+
+def descendant_pids(pid: int) -> list[int]:
+    """Every live descendant of ``pid``."""
+    found: list[int] = []
+    todo = child_pids(pid)
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += child_pids(child)
+    return found
 
 
 def _status_kb(pid: int, key: str) -> int:
@@ -232,8 +283,20 @@ class Proc:
         return self.process.returncode is None
 
     def cpu_seconds(self) -> float:
-        """CPU seconds used so far."""
+        """CPU seconds used so far (this process only)."""
         return cpu_seconds(self.pid)
+
+    def descendants_cpu_seconds(self) -> float:
+        """CPU seconds used so far by the live descendants (e.g. ``tower serve``'s PocketBase)."""
+        total = 0.0
+        for pid in descendant_pids(self.pid):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                total += cpu_seconds(pid)
+        return total
+
+    def tree_cpu_seconds(self) -> float:
+        """CPU seconds used so far by this process and its live descendants."""
+        return self.cpu_seconds() + self.descendants_cpu_seconds()
 
     def peak_rss_mb(self) -> float:
         """Peak RSS in MiB so far."""
@@ -247,7 +310,11 @@ class Proc:
     async def stop(
         self, *, timeout: float = 10.0, signal_first: int = signal.SIGTERM
     ) -> int | None:
-        """``signal_first`` (SIGTERM), wait up to ``timeout`` s, then SIGKILL; the exit code."""
+        """``signal_first`` (SIGTERM), wait up to ``timeout`` s, then SIGKILL; the exit code.
+
+        Children the process leaves behind (``tower serve``'s PocketBase) are SIGKILLed.
+        """
+        children = descendant_pids(self.pid) if self.process.returncode is None else []
         try:
             if self.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -260,6 +327,9 @@ class Proc:
                     await self.process.wait()
         finally:
             _LIVE_PIDS.discard(self.pid)
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         return self.process.returncode
 
 
@@ -338,12 +408,101 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
     return total
 
 
+def metric_by_label(text: str, name: str, label: str) -> Counter[str]:
+    """Samples of metric ``name`` summed by the value of ``label`` (e.g. Tower ``endpoint``)."""
+    sums: Counter[str] = Counter()
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        label_text, _, rest = line[len(name) + 1 :].partition("}")
+        key = ""
+        for part in label_text.split('",'):
+            k, _, v = part.partition('="')
+            if k.strip() == label:
+                key = v.rstrip('"')
+        with contextlib.suppress(ValueError, IndexError):
+            sums[key] += round(float(rest.split()[0]))
+    return sums
+
+
+def operator_tower_requests(text: str) -> Counter[str]:
+    """The operator's own count of its Tower requests (``tower_requests_total``) by endpoint."""
+    return metric_by_label(text, "nats_tower_operator_tower_requests_total", "endpoint")
+
+
+# --- Tower's request log (PocketBase) ---------------------------------------------------
+
+
+def tower_timestamp(moment: datetime | None = None) -> str:
+    """``moment`` (default: now) as PocketBase writes ``created``: ``2026-01-02 03:04:05.678Z``."""
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def tower_endpoint(method: str, url: str) -> str:
+    """``"GET nats_auth_users"`` for a records API URL (the operator metric's naming)."""
+    path = urlsplit(url).path
+    parts = path.strip("/").split("/")
+    if len(parts) >= 4 and parts[:2] == ["api", "collections"] and parts[3] == "records":
+        return f"{method} {parts[2]}"
+    return f"{method} {path}"
+
+
+@dataclass(frozen=True)
+class TowerMark:
+    """A boundary of a counting window: a log timestamp and the operator's own counts then."""
+
+    at: str
+    operator_count: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class TowerRequests:
+    """Requests in Tower's (PocketBase's) request log within a window, the bench's left out."""
+
+    by_endpoint: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[int] = field(default_factory=Counter)
+    #: ``execTime`` (ms, PocketBase + JS hook + signing service) of each user create.
+    create_exec_ms: list[float] = field(default_factory=list)
+    #: The operator's own count for the same window (``tower_requests_total`` delta).
+    operator_count: Counter[str] = field(default_factory=Counter)
+    log_settle_s: float = float("nan")
+
+    @property
+    def total(self) -> int:
+        """Every request counted."""
+        return sum(self.by_endpoint.values())
+
+    @property
+    def operator_total(self) -> int:
+        """The operator's own count, all endpoints."""
+        return sum(self.operator_count.values())
+
+    def without(self, endpoint: str) -> int:
+        """Requests to every endpoint but ``endpoint``."""
+        return self.total - self.by_endpoint.get(endpoint, 0)
+
+    @classmethod
+    def from_log(cls, items: Iterable[Mapping[str, Any]]) -> TowerRequests:
+        """Count request log entries (``data``: method, url, status, execTime)."""
+        result = cls()
+        for item in items:
+            data = item.get("data") or {}
+            endpoint = tower_endpoint(str(data.get("method", "?")), str(data.get("url", "")))
+            result.by_endpoint[endpoint] += 1
+            status = int(data.get("status", 0))
+            result.by_status[status] += 1
+            if endpoint == USER_CREATE and 200 <= status < 300:
+                result.create_exec_ms.append(float(data.get("execTime", float("nan"))))
+        return result
+
+
 # --- the system -------------------------------------------------------------------------
 
 
 @dataclass
 class BenchSystem:
-    """Emulator + Tower server + nats-server (+ the operator), each its own process."""
+    """Emulator + Tower stand-in + nats-server (+ the operator), each its own process."""
 
     workdir: Path
     namespaces: tuple[str, ...]
@@ -358,6 +517,8 @@ class BenchSystem:
     account: dict[str, Any] = field(default_factory=dict)
     installations_file: Path = field(default=Path())
     operator_env_overrides: dict[str, str] = field(default_factory=dict)
+    superuser_password: str = field(default_factory=lambda: secrets.token_hex(12))
+    _superuser_token: str = ""
     _http: httpx.AsyncClient | None = None
 
     # -- bring-up / tear-down --------------------------------------------------------------
@@ -372,7 +533,7 @@ class BenchSystem:
             prefix = time.strftime("nats-tower-bench-%Y%m%d-%H%M%S-")
             workdir = Path(tempfile.mkdtemp(prefix=prefix))
         system = cls(workdir=workdir, namespaces=tuple(namespaces))
-        system._http = httpx.AsyncClient(timeout=30.0)
+        system._http = httpx.AsyncClient(timeout=30.0, headers={"User-Agent": BENCH_USER_AGENT})
         try:
             await system._start()
             yield system
@@ -401,7 +562,6 @@ class BenchSystem:
     async def _start(self) -> None:
         work = self.workdir
         admin_log = work / "tower-admin.log"
-        db = str(work / "tower.db")
         # 1. the emulator
         self.kubeconfig = work / "kubeconfig"
         emu_port = free_port()
@@ -421,36 +581,72 @@ class BenchSystem:
             log=work / "emulator.log",
         )
         self.emulator_url = f"http://127.0.0.1:{emu_port}"
-        # 2. provision Tower's DB (installation, account) while the emulator starts
+        # 2. the Tower stand-in (PocketBase + signer); ready once Tower's collections exist
+        tower_port = free_port()
+        self.procs["tower"] = await Proc.spawn(
+            "tower",
+            [
+                PYTHON,
+                "-m",
+                "nats_tower_operator.cli",
+                "tower",
+                "serve",
+                "--dir",
+                str(work / "tower"),
+                "--token",
+                self.token,
+                "--port",
+                str(tower_port),
+                "--superuser-email",
+                SUPERUSER_EMAIL,
+                "--superuser-password",
+                self.superuser_password,
+            ],
+            log=work / "tower.log",
+        )
+        self.tower_url = f"http://127.0.0.1:{tower_port}"
+        await _wait_for(
+            "tower",
+            lambda: self._ok(f"{self.tower_url}/api/collections/nats_auth_operators/records"),
+            proc=self.procs["tower"],
+        )
+        # 3. provision over HTTP: installation (placeholder URL), account
+        tower_args = ("--tower-url", self.tower_url, "--token", self.token)
         self.installation = json.loads(
             await _run_cli(
-                "tower", "create-installation", "--db", db, "--name", "bench", log=admin_log
+                "tower",
+                "create-installation",
+                *tower_args,
+                "--nats-url",
+                PLACEHOLDER_NATS_URL,
+                "--description",
+                "bench",
+                log=admin_log,
             )
         )
+        public_key = str(self.installation["public_key"])
         self.account = json.loads(
             await _run_cli(
                 "tower",
                 "create-account",
-                "--db",
-                db,
+                *tower_args,
                 "--installation",
-                str(self.installation["public_key"]),
+                public_key,
                 "--name",
                 ACCOUNT,
                 log=admin_log,
             )
         )
-        # 3. nats-server for the installation
+        # 4. nats-server for the installation
         nats_dir = work / "nats"
         nats_dir.mkdir()
         conf = nats_dir / "nats-server.conf"
         await _run_cli(
             "tower",
             "nats-config",
-            "--db",
-            db,
+            *tower_args,
             "--installation",
-            str(self.installation["public_key"]),
+            public_key,
             "--out",
             str(conf),
             "--resolver-dir",
@@ -466,53 +662,35 @@ class BenchSystem:
             log=nats_dir / "nats-server.log",
         )
         self.nats_url = f"nats://127.0.0.1:{nats_port}"
-        # 4. the Tower server
-        tower_port = free_port()
-        self.procs["tower"] = await Proc.spawn(
-            "tower",
-            [
-                PYTHON,
-                "-m",
-                "nats_tower_operator.cli",
-                "tower",
-                "serve",
-                "--db",
-                db,
-                "--token",
-                self.token,
-                "--port",
-                str(tower_port),
-            ],
-            log=work / "tower.log",
-        )
-        self.tower_url = f"http://127.0.0.1:{tower_port}"
-        await _wait_for(
-            "tower", lambda: self._ok(f"{self.tower_url}/api/_stats"), proc=self.procs["tower"]
-        )
         await _wait_for("nats-server", lambda: _tcp_open(nats_port), proc=self.procs["nats"])
-        # 5. point the installation at nats-server (REST), link the namespaces (REST)
+        # 5. point the installation at nats-server (REST; Tower's hooks push every account
+        #    JWT to it), link the namespaces (REST)
         await self.tower_request(
             "PATCH",
             f"nats_auth_operators/records/{self.installation['id']}",
             json={"url": self.nats_url},
         )
-        for namespace in self.namespaces:
-            await self.tower_request(
-                "POST",
-                "nats_auth_k8s_access/records",
-                json={
-                    "account": self.account["id"],
-                    "cluster": CLUSTER_ID,
-                    "namespace": namespace,
-                },
+        await asyncio.gather(
+            *(
+                self.tower_request(
+                    "POST",
+                    "nats_auth_k8s_access/records",
+                    json={
+                        "account": self.account["id"],
+                        "cluster": CLUSTER_ID,
+                        "namespace": namespace,
+                    },
+                )
+                for namespace in self.namespaces
             )
+        )
         operator = await self.tower_request(
             "GET", f"nats_auth_operators/records/{self.installation['id']}"
         )
         if operator.get("url") != self.nats_url:
             raise RuntimeError("the installation's url does not point at the bench nats-server")
         self.installations_file = work / "installations.yaml"
-        self.installations_file.write_text(f"{self.installation['public_key']}: {{}}\n")
+        self.installations_file.write_text(f"{public_key}: {{}}\n")
         # 6. the emulator is up: namespaces
         await _wait_for(
             "emulator",
@@ -527,7 +705,8 @@ class BenchSystem:
                         NAMESPACES,
                         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                     )
-        await self.reset_tower_stats()
+        # 7. PocketBase's superuser, to read Tower's request log
+        await self._superuser_login()
 
     async def _ok(self, url: str) -> bool:
         headers = {"X-Token": self.token}
@@ -645,21 +824,121 @@ class BenchSystem:
         result: dict[str, Any] = response.json() if response.content else {}
         return result
 
-    async def tower_stats(self) -> dict[str, Any]:
-        """``{"total": N, "requests": {"GET nats_auth_users": n, ...}}``."""
-        response = await self.http.get(
-            f"{self.tower_url}/api/_stats", headers={"X-Token": self.token}
+    async def _superuser_login(self) -> None:
+        """Log in as PocketBase's superuser (the one ``tower serve`` was given)."""
+        response = await self.http.post(
+            f"{self.tower_url}/api/collections/_superusers/auth-with-password",
+            json={"identity": SUPERUSER_EMAIL, "password": self.superuser_password},
         )
-        response.raise_for_status()
-        stats: dict[str, Any] = response.json()
-        return stats
+        if response.status_code != 200:
+            raise RuntimeError(f"PocketBase superuser login: HTTP {response.status_code}")
+        self._superuser_token = str(response.json()["token"])
 
-    async def reset_tower_stats(self) -> None:
-        """Zero Tower's request counters."""
-        response = await self.http.delete(
-            f"{self.tower_url}/api/_stats", headers={"X-Token": self.token}
-        )
-        response.raise_for_status()
+    async def tower_log(self, *, since: str, until: str | None = None) -> list[dict[str, Any]]:
+        """Tower's request log entries in ``[since, until]``, not sent by the bench.
+
+        PocketBase's ``GET /api/logs`` (superuser only; not itself logged); ``created`` is
+        when a request finished, ``data`` holds method, url, status, execTime (ms), userAgent.
+        """
+        conditions = [
+            "data.type = 'request'",
+            f"data.userAgent != '{BENCH_USER_AGENT}'",
+            f"created >= '{since}'",
+        ]
+        if until is not None:
+            conditions.append(f"created <= '{until}'")
+        items: list[dict[str, Any]] = []
+        page = 1
+        per_page = 1000  # PocketBase's maximum
+        while True:
+            params: dict[str, str | int] = {
+                "filter": " && ".join(conditions),
+                "sort": "created,id",
+                "page": page,
+                "perPage": per_page,
+                "skipTotal": 1,
+                "fields": "created,data.method,data.url,data.status,data.execTime",
+            }
+            response = await self.http.get(
+                f"{self.tower_url}/api/logs",
+                params=params,
+                headers={"Authorization": self._superuser_token},
+                timeout=60.0,
+            )
+            if response.status_code == 401:
+                await self._superuser_login()
+                continue
+            response.raise_for_status()
+            batch: list[dict[str, Any]] = response.json()["items"]
+            items += batch
+            if len(batch) < per_page:
+                return items
+            page += 1
+
+    async def tower_mark(self) -> TowerMark:
+        """A window boundary: now, and the running operator's own Tower request counts."""
+        counts: Counter[str] = Counter()
+        if "operator" in self.procs and self.operator.alive:
+            with contextlib.suppress(httpx.HTTPError):
+                counts = operator_tower_requests(await self.metrics())
+        return TowerMark(at=tower_timestamp(), operator_count=counts)
+
+    async def flush_tower_log(self) -> None:
+        """Make PocketBase write the log entries it holds back.
+
+        PocketBase buffers log entries and writes them when 200 are pending or 3 s after the
+        last entry was added; every new entry (e.g. the operator's readiness check, every
+        15 s) restarts those 3 s. 200 ``GET /api/health`` as the bench (left out of every
+        count) fill the buffer, so everything before them is written at once.
+        """
+        limit = asyncio.Semaphore(20)
+
+        async def one() -> None:
+            async with limit:
+                with contextlib.suppress(httpx.HTTPError):
+                    await self.http.get(f"{self.tower_url}/api/health", timeout=5.0)
+
+        await asyncio.gather(*(one() for _ in range(200)))
+
+    async def tower_requests(
+        self,
+        start: TowerMark,
+        end: TowerMark | None = None,
+        *,
+        settle: float = 3.5,
+        timeout: float = 30.0,
+    ) -> TowerRequests:
+        """The operator's Tower requests between two marks (``end``: now), from Tower's log.
+
+        PocketBase writes its log late (see :meth:`flush_tower_log`), so the log is read until
+        its count equals the operator's own count for the window (seen twice); if it does
+        not within ``settle`` s, the log is flushed once and read until it matches or has
+        not changed for ``settle`` s (everything bounded by ``timeout``).
+        """
+        end = end or await self.tower_mark()
+        expected = sum((end.operator_count - start.operator_count).values())
+        began = time.monotonic()
+        last = -1
+        changed_at = began
+        flushed = False
+        while True:
+            items = await self.tower_log(since=start.at, until=end.at)
+            now = time.monotonic()
+            if len(items) != last:
+                last, changed_at = len(items), now
+            elif len(items) == expected or now - began > timeout:
+                break
+            elif now - changed_at >= settle:
+                if flushed:
+                    break
+                await self.flush_tower_log()
+                flushed = True
+                changed_at = time.monotonic()
+            await asyncio.sleep(0.5)
+        result = TowerRequests.from_log(items)
+        result.operator_count = end.operator_count - start.operator_count
+        result.log_settle_s = time.monotonic() - began
+        return result
 
     async def audit(self) -> list[dict[str, Any]]:
         """The emulator's audit records (every API request since the last clear)."""

@@ -144,7 +144,7 @@ async def main(argv: list[str]) -> int:
         f"noise: {args.pods} unlabelled pods, up to {args.rate:g} updates/s for "
         f"{args.seconds:g} s; {machine()}"
     )
-    runs = [("defaults", {})]
+    runs: list[tuple[str, dict[str, str]]] = [("defaults", {})]
     if args.compare:
         runs.append(("no server-side selector", {"NATS_TOWER_SERVER_SIDE_SELECTOR": "false"}))
     results = [

@@ -61,8 +61,14 @@ class TowerReadiness:
         return True, ""
 
     async def refresh(self) -> tuple[bool, str]:
-        """Ask Tower now; log when the answer changed; return ``(ok, why not)``."""
+        """Ask Tower now; log when the answer changed; return ``(ok, why not)``.
+
+        Callers that arrive while an answer is being fetched share that answer.
+        """
+        asked = self._clock()
         async with self._lock:
+            if self._state is not None and self._checked_at >= asked:
+                return self._state
             state = await self._evaluate()
             previous, self._state = self._state, state
             self._checked_at = self._clock()

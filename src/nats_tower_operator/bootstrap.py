@@ -1,23 +1,18 @@
-"""The only place that builds and wires the operator's objects.
+"""The only place that builds and wires the operator's objects; no behaviour lives here.
 
 Data flow: informers (pods and NACK Accounts as metadata, managed Secrets as summaries,
-all with server-side label selectors) -> handlers map each event to a Secret key
-(namespace, secret name) -> the work queue -> the credential reconciler -> Tower + the
-Kubernetes API. The controller starts only once every informer has synced, so no decision
-("this Secret has no consumers") is ever taken from a half-filled cache.
+all with server-side label selectors) -> handlers (``reconcilers/resync.py``) map each
+event to a Secret key -> the work queue -> the credential reconciler -> Tower + the
+Kubernetes API. The controller starts only once every informer has synced
+(``runtime/informers.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
 import socket
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from nats_tower_operator.kube import (
     NACK_ACCOUNTS,
@@ -27,16 +22,18 @@ from nats_tower_operator.kube import (
     Informer,
     KubeClient,
     KubeConfig,
-    Resource,
 )
 from nats_tower_operator.reconcile import Request
 from nats_tower_operator.reconcilers.consumers import ConsumerIndex, slim_consumer
-from nats_tower_operator.reconcilers.credential import CredentialReconciler, ReconcilerOptions
+from nats_tower_operator.reconcilers.credential import CredentialReconciler
 from nats_tower_operator.reconcilers.labels import MANAGED_SECRET_LABEL_VALUE, SECRET_LABEL
+from nats_tower_operator.reconcilers.plan import Policy
+from nats_tower_operator.reconcilers.resync import Resync, consumer_handler, secret_handler
 from nats_tower_operator.reconcilers.secretdoc import summarize_secret
 from nats_tower_operator.reconcilers.sweep import OrphanSweeper
 from nats_tower_operator.runtime.controller import Controller
 from nats_tower_operator.runtime.health import HealthServer
+from nats_tower_operator.runtime.informers import add_controller, add_informers
 from nats_tower_operator.runtime.leader import LeaseElector
 from nats_tower_operator.runtime.manager import Manager
 from nats_tower_operator.runtime.metrics import Metrics
@@ -49,101 +46,28 @@ from nats_tower_operator.settings import Settings
 from nats_tower_operator.tower import CredentialIssuer, TowerClient
 from nats_tower_operator.tower.readiness import TowerReadiness
 
-__all__ = ["Operator", "build_operator"]
+__all__ = ["Clients", "Operator", "build_clients", "build_operator", "policy_from"]
 
 log = logging.getLogger(__name__)
 
-
-class _InformerRunnable:
-    """Runs an informer until the manager stops."""
-
-    def __init__(self, informer: Informer) -> None:
-        self._informer = informer
-
-    @property
-    def name(self) -> str:
-        return f"informer/{self._informer.name}"
-
-    async def run(self, stop: asyncio.Event) -> None:
-        task = asyncio.create_task(self._informer.run(), name=self.name)
-        try:
-            await stop.wait()
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+#: Per-key retry backoff of the credential controller, capped at 60 s (client-go: 300 s):
+#: after a Tower outage every pending credential is retried within a minute.
+RETRY_BASE, RETRY_CAP = 0.1, 60.0
+#: The controller's overall retry budget (token bucket), as client-go's default limiter.
+RETRY_QPS, RETRY_BURST = 50.0, 300
 
 
-class _SyncedController:
-    """Starts the controller's workers only after every informer has synced."""
+@dataclass
+class Clients:
+    """The operator's two HTTP clients (also what ``check`` uses)."""
 
-    def __init__(self, controller: Controller, informers: list[Informer]) -> None:
-        self._controller = controller
-        self._informers = informers
+    kube: KubeClient
+    tower: TowerClient
 
-    @property
-    def name(self) -> str:
-        return f"controller/{self._controller.name}"
-
-    async def _all_synced(self) -> None:
-        for informer in self._informers:
-            await informer.wait_synced()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        waiting = asyncio.create_task(self._all_synced())
-        stopped = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({waiting, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        if stopped in done:
-            waiting.cancel()
-            return
-        stopped.cancel()
-        log.info("caches synced; starting workers", extra={"controller": self._controller.name})
-        await self._controller.run(stop)
-
-
-class _Resync:
-    """Every resync interval (or on SIGHUP): sweep orphaned users, then look at every Secret.
-
-    A periodic pass lets each Secret decide from its last verification whether to ask
-    Tower again; a triggered pass (SIGHUP, :meth:`Operator.trigger_resync`) verifies all.
-    """
-
-    name = "resync"
-
-    def __init__(self, operator: Operator) -> None:
-        self._op = operator
-        self._wake = asyncio.Event()
-        self._verify_all = False
-
-    def trigger(self) -> None:
-        """Run a verifying pass now."""
-        self._verify_all = True
-        self._wake.set()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        interval = self._op.settings.resync_interval
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGHUP, self.trigger)
-        try:
-            while not stop.is_set():
-                waits = {asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())}
-                await asyncio.wait(
-                    waits,
-                    timeout=interval if interval > 0 else None,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                for task in waits:
-                    task.cancel()
-                if stop.is_set():
-                    break
-                verify, self._verify_all = self._verify_all, False
-                self._wake.clear()
-                await self._op.sweeper.sweep()
-                self._op.enqueue_all(verify=verify)
-        finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGHUP)
+    async def aclose(self) -> None:
+        """Close both connection pools."""
+        await self.tower.aclose()
+        await self.kube.aclose()
 
 
 @dataclass
@@ -166,26 +90,12 @@ class Operator:
     health: HealthServer
     sweeper: OrphanSweeper
     tower_readiness: TowerReadiness
-    resync: _Resync | None = None
+    resync: Resync
     elector: LeaseElector | None = None
-
-    def enqueue_all(self, *, verify: bool) -> None:
-        """Queue every known Secret key; with ``verify`` each is checked against Tower."""
-        self.issuer.invalidate()
-        if verify:
-            self.reconciler.force_resync()
-        keys = set(self.index.secret_keys())
-        for obj in self.secrets.store.list():
-            meta = obj.get("metadata") or {}
-            keys.add(Request(str(meta.get("namespace", "")), str(meta.get("name", ""))))
-        for key in keys:
-            self.controller.enqueue(key)
-        log.info("resync", extra={"keys": len(keys), "verify": verify})
 
     def trigger_resync(self) -> None:
         """On-demand resync (also on SIGHUP): sweep orphans, verify every Secret now."""
-        if self.resync is not None:
-            self.resync.trigger()
+        self.resync.trigger()
 
     async def run(self, *, install_signal_handlers: bool = True) -> int:
         """Run until SIGTERM/SIGINT (or a crashed runnable); return the exit code."""
@@ -196,8 +106,7 @@ class Operator:
 
     async def aclose(self) -> None:
         """Close the HTTP clients."""
-        await self.tower.aclose()
-        await self.kube.aclose()
+        await Clients(self.kube, self.tower).aclose()
 
     def synced(self) -> bool:
         """True when every informer has listed once."""
@@ -205,33 +114,37 @@ class Operator:
         return all(i.synced.is_set() for i in informers)
 
 
-def _consumer_handler(index: ConsumerIndex, controller: Controller, resource: Resource) -> Any:
-    def handle(event: str, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
-        # The index knows each object's previous Secret: a relabel touches both keys.
-        for request in index.observe(resource.kind, resource.api_version, event, obj):
-            controller.enqueue(request)
+def policy_from(settings: Settings) -> Policy:
+    """The credential lifecycle policy of ``settings`` (reconciler and sweeper share it)."""
+    return Policy(
+        cluster_id=settings.cluster_id,
+        default_installation=settings.default_installation,
+        allowed_installations=settings.allowed_installations,
+        revoke_grace_period=settings.revoke_grace_period,
+        access_retry_interval=settings.access_retry_interval,
+        resync_interval=settings.resync_interval,
+        renew_fraction=settings.renew_fraction,
+    )
 
-    return handle
 
+def build_clients(
+    settings: Settings, kube_config: KubeConfig | None = None, metrics: Metrics | None = None
+) -> Clients:
+    """The Kubernetes and Tower clients as ``settings`` configure them."""
+    observer = None
+    if metrics is not None:
+        record = metrics.observe_tower_request
 
-def _secret_handler(
-    controller: Controller, reconciler: CredentialReconciler, metrics: Metrics
-) -> Any:
-    per_namespace: dict[str, int] = {}
+        def observer(method: str, collection: str, status: int | None, seconds: float) -> None:
+            record(f"{method} {collection}", status if status is not None else "error", seconds)
 
-    def handle(event: str, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
-        meta = obj.get("metadata") or {}
-        namespace = str(meta.get("namespace", ""))
-        if event in ("ADDED", "DELETED"):
-            per_namespace[namespace] = per_namespace.get(namespace, 0) + (
-                1 if event == "ADDED" else -1
-            )
-            metrics.set_managed_secrets(namespace, per_namespace[namespace])
-        if event == "DELETED":
-            reconciler.secret_deleted(obj)
-        controller.enqueue(Request(namespace, str(meta.get("name", ""))))
-
-    return handle
+    kube = KubeClient(
+        kube_config or KubeConfig.load(), qps=settings.kube_qps, burst=settings.kube_burst
+    )
+    tower = TowerClient(
+        settings.tower_url, settings.token, timeout=settings.tower_timeout, observer=observer
+    )
+    return Clients(kube=kube, tower=tower)
 
 
 def _leader_identity() -> str:
@@ -261,39 +174,14 @@ def _build_elector(settings: Settings, kube: KubeClient, metrics: Metrics) -> Le
     )
 
 
-def build_operator(
-    settings: Settings,
-    *,
-    kube_config: KubeConfig | None = None,
-    health_port: int | None = None,
-) -> Operator:
-    """Build every object of the operator from ``settings`` (nothing starts yet)."""
-    metrics = Metrics()
-    kube = KubeClient(
-        kube_config or KubeConfig.load(), qps=settings.kube_qps, burst=settings.kube_burst
-    )
-    tower = TowerClient(
-        settings.tower_url,
-        settings.token,
-        timeout=settings.tower_timeout,
-        observer=lambda method, collection, status, seconds: metrics.observe_tower_request(
-            f"{method} {collection}", status if status is not None else "error", seconds
-        ),
-    )
-    issuer = CredentialIssuer(
-        tower,
-        cluster_id=settings.cluster_id,
-        lookup_ttl=settings.tower_cache_ttl,
-        caching=settings.tower_caching,
-    )
-    events = EventRecorder(kube, host=socket.gethostname())
-    index = ConsumerIndex()
-    namespace = settings.namespace
-    consumer_selector = SECRET_LABEL if settings.server_side_selector else None
+def _informers(
+    settings: Settings, kube: KubeClient, consumer_selector: str | None
+) -> tuple[Informer, Informer | None, Informer]:
+    """Pods and NACK Accounts (metadata, slim) and managed Secrets (summaries)."""
     pods = Informer(
         kube,
         PODS,
-        namespace=namespace,
+        namespace=settings.namespace,
         label_selector=consumer_selector,
         metadata_only=True,
         transform=slim_consumer,
@@ -302,7 +190,7 @@ def build_operator(
         Informer(
             kube,
             NACK_ACCOUNTS,
-            namespace=namespace,
+            namespace=settings.namespace,
             label_selector=consumer_selector,
             metadata_only=True,
             transform=slim_consumer,
@@ -315,34 +203,52 @@ def build_operator(
     secrets = Informer(
         kube,
         SECRETS,
-        namespace=namespace,
+        namespace=settings.namespace,
         label_selector=f"{SECRET_LABEL}={MANAGED_SECRET_LABEL_VALUE}",
         transform=summarize_secret,
     )
-    informers = [pods, secrets] + ([accounts] if accounts else [])
+    return pods, accounts, secrets
 
-    def secret_lookup(ns: str, name: str) -> Mapping[str, Any] | None:
-        return secrets.store.get(ns, name)
+
+def build_operator(
+    settings: Settings,
+    *,
+    kube_config: KubeConfig | None = None,
+    health_port: int | None = None,
+    tower_caching: bool = True,
+    consumer_selector: str | None = SECRET_LABEL,
+) -> Operator:
+    """Build every object of the operator from ``settings`` (nothing starts yet).
+
+    ``tower_caching=False`` and ``consumer_selector=None`` rebuild the Go operator's costs
+    (every lookup sent to Tower, every pod watched) for the benchmark's comparison.
+    """
+    metrics = Metrics()
+    clients = build_clients(settings, kube_config, metrics)
+    kube, tower = clients.kube, clients.tower
+    policy = policy_from(settings)
+    issuer = CredentialIssuer(
+        tower,
+        cluster_id=settings.cluster_id,
+        lookup_ttl=settings.tower_cache_ttl,
+        caching=tower_caching,
+    )
+    events = EventRecorder(kube, host=socket.gethostname())
+    index = ConsumerIndex()
+    pods, accounts, secrets = _informers(settings, kube, consumer_selector)
+    consumer_informers = [pods] + ([accounts] if accounts else [])
 
     def consumers_synced() -> bool:
-        return pods.synced.is_set() and (accounts is None or accounts.synced.is_set())
+        return all(i.synced.is_set() for i in consumer_informers)
 
     reconciler = CredentialReconciler(
         kube=kube,
         issuer=issuer,
         events=events,
         consumers=index,
-        secrets=secret_lookup,
+        secrets=secrets.store.get,
         consumers_synced=consumers_synced,
-        options=ReconcilerOptions(
-            cluster_id=settings.cluster_id,
-            default_installation=settings.default_installation,
-            allowed_installations=settings.allowed_installations,
-            revoke_grace_period=settings.revoke_grace_period,
-            access_retry_interval=settings.access_retry_interval,
-            resync_interval=settings.resync_interval,
-            renew_fraction=settings.renew_fraction,
-        ),
+        policy=policy,
         on_event=metrics.inc_event,
     )
     controller = Controller(
@@ -350,17 +256,48 @@ def build_operator(
         reconciler,
         workers=settings.workers,
         metrics=metrics,
-        # Per-key backoff capped at 60 s (client-go: 300 s): after a Tower outage every
-        # pending credential is retried within a minute of Tower coming back.
         limiter=MaxOfLimiter(
-            ItemExponentialLimiter(base=0.1, cap=60.0), BucketLimiter(qps=50, burst=300)
+            ItemExponentialLimiter(base=RETRY_BASE, cap=RETRY_CAP),
+            BucketLimiter(qps=RETRY_QPS, burst=RETRY_BURST),
         ),
     )
-    pods.add_handler(_consumer_handler(index, controller, PODS))
+    pods.add_handler(consumer_handler(index, controller.enqueue, kind="Pod", api_version="v1"))
     if accounts is not None:
-        accounts.add_handler(_consumer_handler(index, controller, NACK_ACCOUNTS))
-    secrets.add_handler(_secret_handler(controller, reconciler, metrics))
+        accounts.add_handler(
+            consumer_handler(
+                index,
+                controller.enqueue,
+                kind=NACK_ACCOUNTS.kind,
+                api_version=NACK_ACCOUNTS.api_version,
+            )
+        )
+    secrets.add_handler(
+        secret_handler(reconciler, controller.enqueue, on_count=metrics.set_managed_secrets)
+    )
+    sweeper = OrphanSweeper(
+        issuer=issuer,
+        consumers=index,
+        secrets=secrets.store.list,
+        ready=lambda: consumers_synced() and secrets.synced.is_set(),
+        policy=policy,
+        namespace=settings.namespace,
+    )
 
+    def known_keys() -> set[Request]:
+        keys = set(index.secret_keys())
+        for obj in secrets.store.list():
+            meta = obj.get("metadata") or {}
+            keys.add(Request(str(meta.get("namespace", "")), str(meta.get("name", ""))))
+        return keys
+
+    resync = Resync(
+        interval=settings.resync_interval,
+        sweeper=sweeper,
+        reconciler=reconciler,
+        issuer=issuer,
+        keys=known_keys,
+        enqueue=controller.enqueue,
+    )
     elector = _build_elector(settings, kube, metrics)
     manager = Manager(leader_gate=elector, metrics=metrics)
     health = HealthServer(
@@ -369,6 +306,16 @@ def build_operator(
         host=settings.health_host,
         port=settings.health_port if health_port is None else health_port,
     )
+    # Ready only with positive proof that Tower answers for our installations with our
+    # token: real Tower answers a wrong token with empty lists, never with 401.
+    readiness = TowerReadiness(tower, settings.allowed_installations)
+    if elector is not None:
+        manager.add(elector, needs_leader=False)
+    add_informers(manager, [*consumer_informers, secrets])
+    add_controller(manager, controller, reads=[*consumer_informers, secrets])
+    manager.add(resync)
+    manager.add(health, needs_leader=False)
+    manager.add(readiness, needs_leader=False)
     operator = Operator(
         settings=settings,
         kube=kube,
@@ -384,31 +331,11 @@ def build_operator(
         metrics=metrics,
         manager=manager,
         health=health,
-        sweeper=OrphanSweeper(
-            issuer=issuer,
-            consumers=index,
-            secrets=secrets.store.list,
-            ready=lambda: consumers_synced() and secrets.synced.is_set(),
-            cluster_id=settings.cluster_id,
-            namespace=settings.namespace,
-            default_installation=settings.default_installation,
-            allowed_installations=settings.allowed_installations,
-            min_age=settings.revoke_grace_period,
-        ),
-        # Ready only with positive proof that Tower answers for our installations with our
-        # token: real Tower answers a wrong token with empty lists, never with 401.
-        tower_readiness=TowerReadiness(tower, settings.allowed_installations),
+        sweeper=sweeper,
+        tower_readiness=readiness,
+        resync=resync,
         elector=elector,
     )
-    operator.resync = _Resync(operator)
-    if elector is not None:
-        manager.add(elector, needs_leader=False)
-    for informer in informers:
-        manager.add(_InformerRunnable(informer), needs_leader=False)
-    manager.add(_SyncedController(controller, informers))
-    manager.add(operator.resync)
-    manager.add(health, needs_leader=False)
     manager.add_ready_check("caches-synced", operator.synced)
-    manager.add(operator.tower_readiness, needs_leader=False)
-    manager.add_ready_check("tower", operator.tower_readiness)
+    manager.add_ready_check("tower", readiness)
     return operator

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nats_tower_operator.bootstrap import build_clients
 from nats_tower_operator.kube import (
     NACK_ACCOUNTS,
     SELF_SUBJECT_ACCESS_REVIEWS,
@@ -48,82 +49,78 @@ class CheckLine:
     fix: str = ""
 
 
-async def _tower_checks(settings: Settings) -> list[CheckLine]:
+async def _tower_checks(settings: Settings, tower: TowerClient) -> list[CheckLine]:
     lines: list[CheckLine] = []
-    async with TowerClient(
-        settings.tower_url, settings.token, timeout=settings.tower_timeout, max_retries=1
-    ) as tower:
+    try:
+        # Real Tower answers a wrong token with empty lists, never 401: a token is
+        # accepted only when it sees at least one installation.
+        works = await tower.token_works()
+    except TowerUnauthorized:
+        works = False
+    except TowerError as exc:
+        return [
+            CheckLine(
+                "tower",
+                False,
+                f"{settings.tower_url}: {exc.message}",
+                "check NATS_TOWER_URL and that Tower is reachable from here",
+            )
+        ]
+    if not works:
+        return [
+            CheckLine(
+                "tower",
+                False,
+                f"{settings.tower_url} refused the API token (no installation is visible with it)",
+                "set NATS_TOWER_API_TOKEN(_PATH) to Tower's API_TOKEN",
+            )
+        ]
+    lines.append(CheckLine("tower", True, f"{settings.tower_url} accepts the API token"))
+    issuer = CredentialIssuer(tower, cluster_id=settings.cluster_id)
+    for installation in sorted(settings.allowed_installations):
+        default = " (default)" if installation == settings.default_installation else ""
         try:
-            # Real Tower answers a wrong token with empty lists, never 401: a token is
-            # accepted only when it sees at least one installation.
-            works = await tower.token_works()
-        except TowerUnauthorized:
-            works = False
-        except TowerError as exc:
-            return [
-                CheckLine(
-                    "tower",
-                    False,
-                    f"{settings.tower_url}: {exc.message}",
-                    "check NATS_TOWER_URL and that Tower is reachable from here",
-                )
-            ]
-        if not works:
-            return [
-                CheckLine(
-                    "tower",
-                    False,
-                    f"{settings.tower_url} refused the API token (no installation is visible "
-                    "with it)",
-                    "set NATS_TOWER_API_TOKEN(_PATH) to Tower's API_TOKEN",
-                )
-            ]
-        lines.append(CheckLine("tower", True, f"{settings.tower_url} accepts the API token"))
-        issuer = CredentialIssuer(tower, cluster_id=settings.cluster_id)
-        for installation in sorted(settings.allowed_installations):
-            default = " (default)" if installation == settings.default_installation else ""
-            try:
-                urls = await issuer.installation_urls(installation)
-            except InstallationNotFound:
-                lines.append(
-                    CheckLine(
-                        f"installation {installation[:8]}…{default}",
-                        False,
-                        f"{installation} does not exist in Tower",
-                        "fix installations.yaml / NATS_TOWER_DEFAULT_INSTALLATION",
-                    )
-                )
-                continue
-            except TowerError as exc:
-                lines.append(CheckLine(f"installation {installation[:8]}…", False, exc.message))
-                continue
+            urls = await issuer.installation_urls(installation)
+        except InstallationNotFound:
             lines.append(
                 CheckLine(
                     f"installation {installation[:8]}…{default}",
-                    bool(urls),
-                    f"NATS URLs: {', '.join(urls) or 'none'}",
-                    "" if urls else "set the installation's URL in Tower",
+                    False,
+                    f"{installation} does not exist in Tower",
+                    "fix installations.yaml / NATS_TOWER_DEFAULT_INSTALLATION",
                 )
             )
-        try:
-            links = await tower.list_access(settings.cluster_id, settings.namespace)
+            continue
         except TowerError as exc:
-            lines.append(CheckLine("access links", False, exc.message))
-        else:
-            scope = f" namespace {settings.namespace!r}" if settings.namespace else ""
-            namespaces = sorted({link.namespace for link in links})
-            lines.append(
-                CheckLine(
-                    "access links",
-                    bool(links),
-                    f"{len(links)} link(s) for cluster {settings.cluster_id!r}{scope}"
-                    + (f": namespaces {', '.join(namespaces[:10])}" if namespaces else ""),
-                    ""
-                    if links
-                    else "in NATS Tower, allow this cluster ID (and namespace) on the "
-                    "accounts it should use",
-                )
+            lines.append(CheckLine(f"installation {installation[:8]}…", False, exc.message))
+            continue
+        lines.append(
+            CheckLine(
+                f"installation {installation[:8]}…{default}",
+                bool(urls),
+                f"NATS URLs: {', '.join(urls) or 'none'}",
+                "" if urls else "set the installation's URL in Tower",
             )
+        )
+    try:
+        links = await tower.list_access(settings.cluster_id, settings.namespace)
+    except TowerError as exc:
+        lines.append(CheckLine("access links", False, exc.message))
+    else:
+        scope = f" namespace {settings.namespace!r}" if settings.namespace else ""
+        namespaces = sorted({link.namespace for link in links})
+        lines.append(
+            CheckLine(
+                "access links",
+                bool(links),
+                f"{len(links)} link(s) for cluster {settings.cluster_id!r}{scope}"
+                + (f": namespaces {', '.join(namespaces[:10])}" if namespaces else ""),
+                ""
+                if links
+                else "in NATS Tower, allow this cluster ID (and namespace) on the "
+                "accounts it should use",
+            )
+        )
     return lines
 
 
@@ -144,50 +141,47 @@ async def _allowed(kube: KubeClient, group: str, resource: str, verb: str, names
     return bool((answer.get("status") or {}).get("allowed"))
 
 
-async def _kube_checks(settings: Settings, config: KubeConfig) -> list[CheckLine]:
+async def _kube_checks(settings: Settings, config: KubeConfig, kube: KubeClient) -> list[CheckLine]:
     lines: list[CheckLine] = []
-    async with KubeClient(config) as kube:
-        namespace = settings.namespace or ""
-        wanted = list(REQUIRED_PERMISSIONS)
-        if settings.leader_election:
-            wanted.append(LEASE_PERMISSIONS)
-        try:
-            missing: list[str] = []
-            for group, resource, verbs in wanted:
-                where = namespace
-                if resource == "leases":
-                    where = settings.leader_election_namespace or config.namespace or namespace
-                for verb in verbs:
-                    if not await _allowed(kube, group, resource, verb, where):
-                        missing.append(f"{verb} {resource}{'.' + group if group else ''}")
-        except KubeError as exc:
-            return [
-                CheckLine(
-                    "kubernetes",
-                    False,
-                    f"{config.server}: {exc.message}",
-                    "check KUBECONFIG / the service account",
-                )
-            ]
-        scope = f"namespace {namespace!r}" if namespace else "all namespaces"
-        lines.append(
+    namespace = settings.namespace or ""
+    wanted = list(REQUIRED_PERMISSIONS)
+    if settings.leader_election:
+        wanted.append(LEASE_PERMISSIONS)
+    try:
+        missing: list[str] = []
+        for group, resource, verbs in wanted:
+            where = namespace
+            if resource == "leases":
+                where = settings.leader_election_namespace or config.namespace or namespace
+            for verb in verbs:
+                if not await _allowed(kube, group, resource, verb, where):
+                    missing.append(f"{verb} {resource}{'.' + group if group else ''}")
+    except KubeError as exc:
+        return [
             CheckLine(
-                "rbac",
-                not missing,
-                f"allowed in {scope}" if not missing else f"denied: {', '.join(missing)}",
-                "" if not missing else "apply the RBAC overlay of deployment/kustomize",
+                "kubernetes",
+                False,
+                f"{config.server}: {exc.message}",
+                "check KUBECONFIG / the service account",
             )
+        ]
+    scope = f"namespace {namespace!r}" if namespace else "all namespaces"
+    lines.append(
+        CheckLine(
+            "rbac",
+            not missing,
+            f"allowed in {scope}" if not missing else f"denied: {', '.join(missing)}",
+            "" if not missing else "apply the RBAC overlay of deployment/kustomize",
         )
-        served = await kube.resource_served(NACK_ACCOUNTS)
-        lines.append(
-            CheckLine(
-                "nack accounts",
-                True,
-                "CRD installed"
-                if served
-                else "CRD not installed: Accounts are picked up once it is",
-            )
+    )
+    served = await kube.resource_served(NACK_ACCOUNTS)
+    lines.append(
+        CheckLine(
+            "nack accounts",
+            True,
+            "CRD installed" if served else "CRD not installed: Accounts are picked up once it is",
         )
+    )
     return lines
 
 
@@ -202,8 +196,12 @@ async def run_checks(settings: Settings, config: KubeConfig) -> list[CheckLine]:
             f"{len(settings.allowed_installations)} installation(s) allowed",
         )
     ]
-    lines += await _tower_checks(settings)
-    lines += await _kube_checks(settings, config)
+    clients = build_clients(settings, config)
+    try:
+        lines += await _tower_checks(settings, clients.tower)
+        lines += await _kube_checks(settings, config, clients.kube)
+    finally:
+        await clients.aclose()
     return lines
 
 

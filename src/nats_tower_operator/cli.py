@@ -90,11 +90,13 @@ def _check(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
+    import os
 
     from nats_tower_operator.bootstrap import build_operator
     from nats_tower_operator.kube import KubeConfig, KubeConfigError
     from nats_tower_operator.logs import configure_logging
-    from nats_tower_operator.settings import ConfigError, load_settings
+    from nats_tower_operator.settings import ConfigError, load_settings, unknown_variables
 
     try:
         settings = load_settings()
@@ -105,6 +107,10 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(
         level=settings.log_level, fmt=settings.log_format, secrets=lambda: (settings.token(),)
     )
+    log = logging.getLogger("nats_tower_operator")
+    log.info("configuration", extra=settings.describe())
+    for warning in unknown_variables(os.environ):
+        log.warning(warning)
     try:
         kube_config = KubeConfig.load()
     except KubeConfigError as exc:

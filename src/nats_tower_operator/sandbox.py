@@ -285,7 +285,7 @@ def _say(line: str = "") -> None:
     print(line, flush=True)
 
 
-async def run_sandbox(*, workdir: Path, keep: bool, timeout: float = 60.0) -> int:
+async def run_sandbox(*, workdir: Path, keep: bool, timeout: float = 60.0) -> int:  # noqa: PLR0915 - the sandbox's report, step by step
     """Bring the system up, run the docs' examples, report; 0 only if everything worked."""
     started = time.monotonic()
     failures: list[str] = []

@@ -1,5 +1,11 @@
 """Frozen operator settings read from the environment and validated once at start.
 
+Every variable is one row of :data:`VARIABLES`: its name, the :class:`Settings` field it
+fills, its default, how it is parsed and checked, and the line the README's configuration
+table shows (:func:`markdown_table` renders it; a test keeps the README in step). A few rules
+span variables (the token comes from a value or a file, the default installation must be
+allowed, leader election timings must be ordered); they follow the table.
+
 Every problem found is collected, so a misconfigured deployment gets one clear line per
 problem in a single start attempt instead of one problem per crash loop.
 """
@@ -12,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -20,14 +26,20 @@ import yaml
 __all__ = [
     "DEFAULT_INSTALLATIONS_FILE",
     "INSTALLATION_KEY_RE",
+    "VARIABLES",
     "ConfigError",
     "Settings",
     "TokenSource",
+    "Variable",
     "load_settings",
+    "markdown_table",
+    "unknown_variables",
 ]
 
 DEFAULT_INSTALLATIONS_FILE = "config/installations.yaml"
 INSTALLATION_KEY_RE = re.compile(r"^O[A-Z2-7]{55}$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+PREFIX = "NATS_TOWER_"
 
 LogFormat = Literal["text", "json"]
 
@@ -101,7 +113,6 @@ class Settings:
     kube_burst: int = 1000
     tower_timeout: float = 10.0
     tower_cache_ttl: float = 30.0
-    tower_caching: bool = True
     access_retry_interval: float = 30.0
     revoke_grace_period: float = 600.0
     renew_fraction: float = 2.0 / 3.0
@@ -109,7 +120,6 @@ class Settings:
     health_port: int = 8080
     log_format: LogFormat = "text"
     log_level: str = "INFO"
-    server_side_selector: bool = True
     watch_nack_accounts: bool = True
     leader_election: bool = False
     """Elect one active replica through a Lease (needed with more than one replica)."""
@@ -126,8 +136,288 @@ class Settings:
         """True when the operator is installed for one namespace only."""
         return self.namespace is not None
 
+    def describe(self) -> dict[str, object]:
+        """The effective configuration for a start-up log line (never the token itself)."""
+        out: dict[str, object] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name == "token":
+                value = f"file {value.path}" if value.path else "(set)"
+            elif isinstance(value, frozenset):
+                value = sorted(value)
+            out[name] = value
+        return out
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+# ---------------------------------------------------------------------- parsers
+# Each takes the stripped, non-empty value and returns the setting, or raises ValueError
+# with the problem (the variable's name is added in front).
+
+
+def _number(minimum: float = 0.0, *, below: float | None = None) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{raw[:32]!r} is not a number") from None
+        if value < minimum:
+            raise ValueError(f"must be >= {minimum:g}, got {raw[:32]}")
+        if below is not None and value >= below:
+            raise ValueError(f"must be below {below:g}, got {raw[:32]}")
+        return value
+
+    return parse
+
+
+def _integer(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{raw[:32]!r} is not a number") from None
+        if value < minimum:
+            raise ValueError(f"must be >= {minimum}, got {raw[:32]}")
+        return value
+
+    return parse
+
+
+def _flag(raw: str) -> bool:
+    value = raw.lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {raw[:16]!r}")
+
+
+def _choice(*choices: str, upper: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.upper() if upper else raw.lower()
+        if value not in choices:
+            raise ValueError(f"expected {', '.join(choices)}, got {raw[:16]!r}")
+        return value
+
+    return parse
+
+
+def _url(raw: str) -> str:
+    url = raw.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError(f"{url[:80]!r} must be an http:// or https:// URL with a host")
+    return url
+
+
+def _cluster_id(raw: str) -> str:
+    # No '/' (user names are <cluster>/<namespace>/<secret>); no '\' (no Tower filter can
+    # express a value ending in one).
+    if len(raw) > 128 or "/" in raw or "\\" in raw or any(c.isspace() for c in raw):
+        raise ValueError("at most 128 characters, no '/', no '\\' and no spaces")
+    return raw
+
+
+def _dns_label(what: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if len(raw) > 63 or not _DNS_LABEL.match(raw):
+            raise ValueError(f"{raw[:70]!r} is not a valid {what} name")
+        return raw
+
+    return parse
+
+
+def _installation(raw: str) -> str:
+    if not INSTALLATION_KEY_RE.match(raw):
+        raise ValueError("not an installation public key (56 characters starting with 'O')")
+    return raw
+
+
+def _health_addr(raw: str) -> tuple[str, int]:
+    host, _, port = raw.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise ValueError(f"{raw[:40]!r} is not HOST:PORT")
+    return host or "0.0.0.0", number
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+# ---------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: where it goes, its default, its parser, its doc line."""
+
+    name: str
+    attr: str | None
+    default: Any
+    parse: Callable[[str], Any]
+    doc: str
+    shown_default: str = ""
+    #: Required variables name an example value in their "required" problem.
+    example: str = ""
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "NATS_TOWER_URL", "tower_url", None, _url,
+        "Tower base URL, `http://` or `https://`", "(required)",
+        example="https://tower.example.com",
+    ),
+    Variable(
+        "NATS_TOWER_API_TOKEN", None, None, _text,
+        "the Tower `API_TOKEN` (shared secret), sent as `X-Token`",
+    ),
+    Variable(
+        "NATS_TOWER_API_TOKEN_PATH", None, None, _text,
+        "file holding the token instead (re-read when it changes); one of the two is required",
+    ),
+    Variable(
+        "NATS_TOWER_CLUSTER_ID", "cluster_id", None, _cluster_id,
+        "this cluster's ID, as linked to accounts in Tower (at most 128 characters, no `/`, "
+        "`\\` or spaces)", "(required)", example="backend-prod-k8s-cluster",
+    ),
+    Variable(
+        "NATS_TOWER_NAMESPACE", "namespace", None, _dns_label("namespace"),
+        "namespaced install: list, watch and write only this namespace",
+    ),
+    Variable(
+        "NATS_TOWER_DEFAULT_INSTALLATION", "default_installation", None, _installation,
+        "installation public key used when a label does not name one",
+    ),
+    Variable(
+        "NATS_TOWER_INSTALLATIONS_FILE_PATH", "installations_file", DEFAULT_INSTALLATIONS_FILE,
+        _text,
+        "YAML map whose keys are the allowed installation public keys; if the default path "
+        "does not exist, only the default installation is allowed",
+        f"`{DEFAULT_INSTALLATIONS_FILE}`",
+    ),
+    Variable(
+        "NATS_TOWER_RESYNC_INTERVAL", "resync_interval", 600.0,
+        lambda raw: _number()(raw) * 60.0,
+        "minutes between checks of every Secret against Tower (user still there, access "
+        "still linked, URLs unchanged); `0` = off. `SIGHUP` triggers one now", "`10`",
+    ),
+    Variable(
+        "NATS_TOWER_REVOKE_GRACE_PERIOD", "revoke_grace_period", 600.0, _number(),
+        "seconds a managed Secret may have no pod/Account using it before its Tower user is "
+        "revoked and the Secret deleted", "`600`",
+    ),
+    Variable(
+        "NATS_TOWER_RENEW_FRACTION", "renew_fraction", 2.0 / 3.0, _number(0.1, below=1.0),
+        "renew an expiring credential after this fraction of its lifetime (below 1)",
+        "`0.667`",
+    ),
+    Variable(
+        "NATS_TOWER_ACCESS_RETRY_INTERVAL", "access_retry_interval", 30.0, _number(0.1),
+        "seconds between retries when Tower says \"not linked\", \"no such account\", etc.",
+        "`30`",
+    ),
+    Variable(
+        "NATS_TOWER_WORKERS", "workers", 8, _integer(1),
+        "concurrent reconciles (on 2 cores, 8 was as fast as 16 with 20% less CPU; raise it "
+        "when Tower is far away)", "`8`",
+    ),
+    Variable(
+        "NATS_TOWER_KUBE_QPS", "kube_qps", 500.0, _number(),
+        "client-side rate limit towards the API server, requests per second (`0` = off)",
+        "`500`",
+    ),
+    Variable(
+        "NATS_TOWER_KUBE_BURST", "kube_burst", 1000, _integer(1),
+        "burst allowed above `NATS_TOWER_KUBE_QPS`", "`1000`",
+    ),
+    Variable(
+        "NATS_TOWER_TIMEOUT", "tower_timeout", 10.0, _number(0.1),
+        "seconds per Tower request", "`10`",
+    ),
+    Variable(
+        "NATS_TOWER_CACHE_TTL", "tower_cache_ttl", 30.0, _number(),
+        "seconds Tower lookups (installation, account, access, role) are cached", "`30`",
+    ),
+    Variable(
+        "NATS_TOWER_WATCH_NACK_ACCOUNTS", "watch_nack_accounts", True, _flag,
+        "watch `jetstream.nats.io/v1beta2` Accounts (picked up when the CRD appears)",
+        "`true`",
+    ),
+    Variable(
+        "NATS_TOWER_LEADER_ELECTION", "leader_election", False, _flag,
+        "elect one active replica through a `coordination.k8s.io` Lease; set `true` when "
+        "running more than one replica", "`false`",
+    ),
+    Variable(
+        "NATS_TOWER_LEADER_ELECTION_NAMESPACE", "leader_election_namespace", None,
+        _dns_label("namespace"),
+        "where the Lease lives (else the kubeconfig/in-cluster namespace, then "
+        "`NATS_TOWER_NAMESPACE`, then `default`)", "the operator's namespace",
+    ),
+    Variable(
+        "NATS_TOWER_LEADER_ELECTION_ID", "leader_election_id", "nats-tower-operator",
+        _dns_label("Lease"), "the Lease's name", "`nats-tower-operator`",
+    ),
+    Variable(
+        "NATS_TOWER_LEADER_ELECTION_LEASE_DURATION", "lease_duration", 15.0, _number(1.0),
+        "seconds (client-go's default): a follower takes over after the lease duration",
+        "`15`",
+    ),
+    Variable(
+        "NATS_TOWER_LEADER_ELECTION_RENEW_DEADLINE", "renew_deadline", 10.0, _number(0.1),
+        "seconds: a leader that cannot renew within the deadline stops at once and exits",
+        "`10`",
+    ),
+    Variable(
+        "NATS_TOWER_LEADER_ELECTION_RETRY_PERIOD", "retry_period", 2.0, _number(0.1),
+        "seconds between Lease attempts; a leader stopping on SIGTERM releases the Lease",
+        "`2`",
+    ),
+    Variable(
+        "NATS_TOWER_HEALTH_ADDR", None, ("0.0.0.0", 8080), _health_addr,
+        "`/healthz`, `/readyz`, `/metrics`", "`0.0.0.0:8080`",
+    ),
+    Variable(
+        "NATS_TOWER_LOG_FORMAT", "log_format", "text", _choice("text", "json"),
+        "`text` or `json`", "`text`",
+    ),
+    Variable(
+        "NATS_TOWER_LOG_LEVEL", "log_level", "INFO",
+        _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
+        "`DEBUG`, `INFO`, `WARNING`, `ERROR`", "`INFO`",
+    ),
+)  # fmt: skip
+
+#: Variables of the Go operator this one does not read: a warning names them at start.
+UNSUPPORTED = {
+    "NATS_TOWER_CONFIG_KIND": "the Go operator's config source; only env vars are read here",
+    "NATS_TOWER_SELECTOR": "the Go operator's label selector; this operator selects on "
+    "nats-tower.com/nats-tower-secret",
+}
+
+
+def markdown_table() -> str:
+    """The README's configuration table, from :data:`VARIABLES`."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{v.name}` | {v.shown_default} | {v.doc} |" for v in VARIABLES]
+    return "\n".join(rows)
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """A warning for each ``NATS_TOWER_*`` variable that is set but means nothing here."""
+    known = {v.name for v in VARIABLES}
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith(PREFIX) or name in known:
+            continue
+        why = UNSUPPORTED.get(name) or next(
+            (w for n, w in UNSUPPORTED.items() if name.endswith(n.removeprefix(PREFIX))), None
+        )
+        warnings.append(f"{name} is not a setting of this operator" + (f" ({why})" if why else ""))
+    return warnings
 
 
 def _read_installations(path: str, problems: list[str], *, explicit: bool) -> frozenset[str] | None:
@@ -165,214 +455,90 @@ def _read_installations(path: str, problems: list[str], *, explicit: bool) -> fr
     return frozenset(keys)
 
 
-def _number(
-    env: Mapping[str, str],
-    name: str,
-    default: float,
-    problems: list[str],
-    *,
-    minimum: float = 0.0,
-    cast: Callable[[str], float] = float,
-) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = cast(raw)
-    except ValueError:
-        problems.append(f"{name}: {raw[:32]!r} is not a number")
-        return default
-    if value < minimum:
-        problems.append(f"{name}: must be >= {minimum:g}, got {raw[:32]}")
-        return default
-    return value
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool, problems: list[str]) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    problems.append(f"{name}: expected true or false, got {raw[:16]!r}")
-    return default
-
-
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the settings; raise :class:`ConfigError` listing every problem."""
-    env = os.environ if env is None else env
-    problems: list[str] = []
-
-    tower_url = env.get("NATS_TOWER_URL", "").strip().rstrip("/")
-    if not tower_url:
-        problems.append("NATS_TOWER_URL: required (e.g. https://tower.example.com)")
-    else:
-        parts = urlsplit(tower_url)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
-            problems.append(
-                f"NATS_TOWER_URL: {tower_url[:80]!r} must be an http:// or https:// URL with a host"
-            )
-
-    token: TokenSource | None = None
-    token_value = env.get("NATS_TOWER_API_TOKEN", "").strip()
-    token_path = env.get("NATS_TOWER_API_TOKEN_PATH", "").strip()
-    if token_path:
+def _token(values: Mapping[str, Any], problems: list[str]) -> TokenSource | None:
+    path, value = values["NATS_TOWER_API_TOKEN_PATH"], values["NATS_TOWER_API_TOKEN"]
+    if path:
         try:
-            token = TokenSource(path=token_path)
+            return TokenSource(path=path)
         except FileNotFoundError:
-            problems.append(f"NATS_TOWER_API_TOKEN_PATH: file {token_path} does not exist")
+            problems.append(f"NATS_TOWER_API_TOKEN_PATH: file {path} does not exist")
         except OSError as exc:
-            problems.append(f"NATS_TOWER_API_TOKEN_PATH: cannot read {token_path}: {exc.strerror}")
+            problems.append(f"NATS_TOWER_API_TOKEN_PATH: cannot read {path}: {exc.strerror}")
         except ValueError:
-            problems.append(f"NATS_TOWER_API_TOKEN_PATH: file {token_path} is empty")
-    elif token_value:
-        token = TokenSource(value=token_value)
-    else:
-        problems.append("NATS_TOWER_API_TOKEN or NATS_TOWER_API_TOKEN_PATH: one is required")
+            problems.append(f"NATS_TOWER_API_TOKEN_PATH: file {path} is empty")
+        return None
+    if value:
+        return TokenSource(value=value)
+    problems.append("NATS_TOWER_API_TOKEN or NATS_TOWER_API_TOKEN_PATH: one is required")
+    return None
 
-    cluster_id = env.get("NATS_TOWER_CLUSTER_ID", "").strip()
-    if not cluster_id:
-        problems.append("NATS_TOWER_CLUSTER_ID: required (e.g. backend-prod-k8s-cluster)")
-    elif (
-        len(cluster_id) > 128
-        or "/" in cluster_id
-        or "\\" in cluster_id  # not expressible in every Tower filter
-        or any(c.isspace() for c in cluster_id)
-    ):
-        problems.append(
-            "NATS_TOWER_CLUSTER_ID: at most 128 characters, no '/', no '\\' and no spaces"
-        )
 
-    namespace = env.get("NATS_TOWER_NAMESPACE", "").strip() or None
-    if namespace is not None and (len(namespace) > 63 or not _DNS_LABEL.match(namespace)):
-        problems.append(f"NATS_TOWER_NAMESPACE: {namespace[:70]!r} is not a valid namespace name")
-
-    explicit_file = env.get("NATS_TOWER_INSTALLATIONS_FILE_PATH", "").strip()
-    installations_file = explicit_file or DEFAULT_INSTALLATIONS_FILE
-    allowed = _read_installations(installations_file, problems, explicit=bool(explicit_file))
-
-    default = env.get("NATS_TOWER_DEFAULT_INSTALLATION", "").strip() or None
-    if default is not None and not INSTALLATION_KEY_RE.match(default):
-        problems.append(
-            "NATS_TOWER_DEFAULT_INSTALLATION: not an installation public key "
-            "(56 characters starting with 'O')"
-        )
-    elif allowed is None and default is not None:
-        # No installations file at the default path: the default installation alone is allowed.
-        allowed = frozenset({default})
-    elif allowed is not None and default is not None and default not in allowed:
-        problems.append(
-            f"NATS_TOWER_DEFAULT_INSTALLATION: {default} is not listed in {installations_file}"
-        )
+def _allowed(
+    values: Mapping[str, Any], explicit_file: bool, problems: list[str]
+) -> frozenset[str] | None:
+    path = values["NATS_TOWER_INSTALLATIONS_FILE_PATH"]
+    allowed = _read_installations(path, problems, explicit=explicit_file)
+    default = values["NATS_TOWER_DEFAULT_INSTALLATION"]
+    if default is not None:
+        if allowed is None and not explicit_file:
+            # No installations file at the default path: the default alone is allowed.
+            return frozenset({default})
+        if allowed is not None and default not in allowed:
+            problems.append(f"NATS_TOWER_DEFAULT_INSTALLATION: {default} is not listed in {path}")
     if (
         allowed is None
         and not explicit_file
         and not any("installations file" in p for p in problems)
     ):
         problems.append(
-            f"no installations allowed: create {installations_file} (a YAML map of "
-            "installation public keys) or set NATS_TOWER_DEFAULT_INSTALLATION"
+            f"no installations allowed: create {path} (a YAML map of installation public keys) "
+            "or set NATS_TOWER_DEFAULT_INSTALLATION"
         )
+    return allowed
 
-    resync_minutes = _number(env, "NATS_TOWER_RESYNC_INTERVAL", 10.0, problems)
-    workers = int(_number(env, "NATS_TOWER_WORKERS", 8, problems, minimum=1, cast=int))
-    kube_qps = _number(env, "NATS_TOWER_KUBE_QPS", 500.0, problems)
-    kube_burst = int(_number(env, "NATS_TOWER_KUBE_BURST", 1000, problems, minimum=1, cast=int))
-    tower_timeout = _number(env, "NATS_TOWER_TIMEOUT", 10.0, problems, minimum=0.1)
-    cache_ttl = _number(env, "NATS_TOWER_CACHE_TTL", 30.0, problems)
-    access_retry = _number(env, "NATS_TOWER_ACCESS_RETRY_INTERVAL", 30.0, problems, minimum=0.1)
-    grace = _number(env, "NATS_TOWER_REVOKE_GRACE_PERIOD", 600.0, problems)
-    renew = _number(env, "NATS_TOWER_RENEW_FRACTION", 2.0 / 3.0, problems, minimum=0.1)
-    if renew >= 1.0:
-        problems.append("NATS_TOWER_RENEW_FRACTION: must be below 1 (renew before expiry)")
 
-    health = env.get("NATS_TOWER_HEALTH_ADDR", "0.0.0.0:8080").strip()
-    health_host, _, health_port_raw = health.rpartition(":")
-    try:
-        health_port = int(health_port_raw)
-        if not 0 <= health_port <= 65535:
-            raise ValueError
-    except ValueError:
-        problems.append(f"NATS_TOWER_HEALTH_ADDR: {health[:40]!r} is not HOST:PORT")
-        health_port = 8080
+def _parse_all(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for var in VARIABLES:
+        raw = env.get(var.name, "").strip()
+        values[var.name] = var.default
+        if not raw:
+            if var.example:
+                problems.append(f"{var.name}: required (e.g. {var.example})")
+            continue
+        try:
+            values[var.name] = var.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{var.name}: {exc}")
+    return values
 
-    log_format = env.get("NATS_TOWER_LOG_FORMAT", "text").strip().lower() or "text"
-    if log_format not in {"text", "json"}:
-        problems.append(f"NATS_TOWER_LOG_FORMAT: expected text or json, got {log_format[:16]!r}")
-        log_format = "text"
-    log_level = env.get("NATS_TOWER_LOG_LEVEL", "INFO").strip().upper() or "INFO"
-    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        problems.append(
-            f"NATS_TOWER_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level[:16]!r}"
-        )
-        log_level = "INFO"
 
-    tower_caching = _flag(env, "NATS_TOWER_CACHING", True, problems)
-    selector = _flag(env, "NATS_TOWER_SERVER_SIDE_SELECTOR", True, problems)
-    watch_nack = _flag(env, "NATS_TOWER_WATCH_NACK_ACCOUNTS", True, problems)
-
-    leader_election = _flag(env, "NATS_TOWER_LEADER_ELECTION", False, problems)
-    lease_namespace = env.get("NATS_TOWER_LEADER_ELECTION_NAMESPACE", "").strip() or None
-    if lease_namespace is not None and (
-        len(lease_namespace) > 63 or not _DNS_LABEL.match(lease_namespace)
-    ):
-        problems.append(
-            f"NATS_TOWER_LEADER_ELECTION_NAMESPACE: {lease_namespace[:70]!r} is not a valid "
-            "namespace name"
-        )
-    lease_name = env.get("NATS_TOWER_LEADER_ELECTION_ID", "").strip() or "nats-tower-operator"
-    if len(lease_name) > 63 or not _DNS_LABEL.match(lease_name):
-        problems.append(
-            f"NATS_TOWER_LEADER_ELECTION_ID: {lease_name[:70]!r} is not a valid Lease name"
-        )
-    lease_duration = _number(
-        env, "NATS_TOWER_LEADER_ELECTION_LEASE_DURATION", 15.0, problems, minimum=1.0
-    )
-    renew_deadline = _number(
-        env, "NATS_TOWER_LEADER_ELECTION_RENEW_DEADLINE", 10.0, problems, minimum=0.1
-    )
-    retry_period = _number(
-        env, "NATS_TOWER_LEADER_ELECTION_RETRY_PERIOD", 2.0, problems, minimum=0.1
-    )
-    if not retry_period * 1.2 < renew_deadline < lease_duration:
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings; raise :class:`ConfigError` listing every problem."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    values = _parse_all(env, problems)
+    token = _token(values, problems)
+    explicit_file = bool(env.get("NATS_TOWER_INSTALLATIONS_FILE_PATH", "").strip())
+    allowed = _allowed(values, explicit_file, problems)
+    lease = [
+        values[f"NATS_TOWER_LEADER_ELECTION_{n}"]
+        for n in ("LEASE_DURATION", "RENEW_DEADLINE", "RETRY_PERIOD")
+    ]
+    if not lease[2] * 1.2 < lease[1] < lease[0]:
         problems.append(
             "NATS_TOWER_LEADER_ELECTION_*: need RETRY_PERIOD * 1.2 < RENEW_DEADLINE < "
-            f"LEASE_DURATION, got {retry_period:g}, {renew_deadline:g}, {lease_duration:g}"
+            f"LEASE_DURATION, got {lease[2]:g}, {lease[1]:g}, {lease[0]:g}"
         )
-
     if problems:
         raise ConfigError(problems)
     assert token is not None and allowed is not None
+    fields = {var.attr: values[var.name] for var in VARIABLES if var.attr is not None}
+    health_host, health_port = values["NATS_TOWER_HEALTH_ADDR"]
     return Settings(
-        tower_url=tower_url,
         token=token,
-        cluster_id=cluster_id,
-        namespace=namespace,
-        default_installation=default,
         allowed_installations=allowed,
-        installations_file=installations_file,
-        resync_interval=resync_minutes * 60.0,
-        workers=workers,
-        kube_qps=kube_qps,
-        kube_burst=kube_burst,
-        tower_timeout=tower_timeout,
-        tower_cache_ttl=cache_ttl,
-        tower_caching=tower_caching,
-        access_retry_interval=access_retry,
-        revoke_grace_period=grace,
-        renew_fraction=renew,
-        health_host=health_host or "0.0.0.0",
+        health_host=health_host,
         health_port=health_port,
-        log_format=log_format,  # type: ignore[arg-type]
-        log_level=log_level,
-        server_side_selector=selector,
-        watch_nack_accounts=watch_nack,
-        leader_election=leader_election,
-        leader_election_namespace=lease_namespace,
-        leader_election_id=lease_name,
-        lease_duration=lease_duration,
-        renew_deadline=renew_deadline,
-        retry_period=retry_period,
+        **fields,
     )

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from nats_tower_operator.settings import ConfigError, TokenSource, load_settings
+from nats_tower_operator.settings import (
+    VARIABLES,
+    ConfigError,
+    TokenSource,
+    Variable,
+    load_settings,
+    markdown_table,
+    unknown_variables,
+)
 
 INST = "OC7OMSNNKRRZ3AQ3ZMBMYVDPBDI5UMFMZVJ6H4V5PNUUSM5UAB6BZFIT"
 
@@ -157,3 +165,31 @@ def test_leader_election_settings(installations: Path) -> None:
     text = str(err.value)
     assert "NATS_TOWER_LEADER_ELECTION:" in text and "Bad_Name" in text
     assert "RENEW_DEADLINE < LEASE_DURATION" in text
+
+
+def test_the_readme_configuration_table_is_the_settings_table() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert markdown_table() in readme
+
+
+@pytest.mark.parametrize("var", [v for v in VARIABLES if v.shown_default.startswith("`")])
+def test_each_documented_default_is_the_default_in_effect(var: Variable) -> None:
+    parsed = var.parse(var.shown_default.strip("`"))
+    if isinstance(parsed, float):
+        assert parsed == pytest.approx(var.default, rel=1e-3)
+    else:
+        assert parsed == var.default
+
+
+def test_unknown_and_go_operator_variables_are_named_in_warnings() -> None:
+    warnings = unknown_variables(
+        {
+            "NATS_TOWER_URL": "http://t",
+            "NATS_TOWER_SECRETS": "x",
+            "NATS_TOWER_CONFIG_KIND": "file",
+            "OTHER": "y",
+        }
+    )
+    assert len(warnings) == 2
+    assert warnings[0].startswith("NATS_TOWER_CONFIG_KIND is not a setting") and "Go" in warnings[0]
+    assert warnings[1] == "NATS_TOWER_SECRETS is not a setting of this operator"

@@ -130,7 +130,7 @@ def _remove(doc: Any, path: str) -> Any:
     return doc
 
 
-def json_patch(target: Any, operations: Any) -> Any:
+def json_patch(target: Any, operations: Any) -> Any:  # noqa: C901, PLR0912 - one branch per RFC 6902 operation
     """Apply an RFC 6902 JSON patch (a list of operations) and return the new value."""
     if not isinstance(operations, list):
         raise PatchError("a JSON patch must be a list of operations")
@@ -208,7 +208,7 @@ def _strip(value: Any) -> Any:
     return value
 
 
-def _merge_map(
+def _merge_map(  # noqa: C901, PLR0912 - one branch per strategic-merge directive
     original: Mapping[str, Any], patch: Mapping[str, Any], path: str, schema: PatchSchema
 ) -> dict[str, Any] | None:
     directive = patch.get("$patch")
@@ -266,7 +266,7 @@ def _merge_map(
     return result
 
 
-def _merge_list(original: list[Any], patch: list[Any], path: str, schema: PatchSchema) -> list[Any]:
+def _merge_list(original: list[Any], patch: list[Any], path: str, schema: PatchSchema) -> list[Any]:  # noqa: C901, PLR0912 - one branch per list merge strategy
     strategy = schema.get(path)
     if strategy is None:
         return _strip(patch)  # type: ignore[no-any-return]

@@ -61,7 +61,7 @@ def _parse(accept: str) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
-def negotiate(accept: str | None, *, is_list: bool, is_watch: bool) -> Representation:
+def negotiate(accept: str | None, *, is_list: bool, is_watch: bool) -> Representation:  # noqa: C901 - one branch per media type the real server offers
     """Pick the representation for a request; raise 406 when none is acceptable."""
     if not accept or not accept.strip():
         return FULL
@@ -119,7 +119,7 @@ def partial_list(items: Iterable[JsonObj], rep: Representation, *, list_meta: Js
     }
 
 
-def human_duration(seconds: float) -> str:
+def human_duration(seconds: float) -> str:  # noqa: PLR0911 - one return per unit, as kubectl prints ages
     """kubectl's ``HumanDuration`` (``45s``, ``3m12s``, ``5h``, ``2d3h`` ...)."""
     total = int(seconds)
     if total < -1:
@@ -160,7 +160,7 @@ def _age(obj: JsonObj, now: datetime) -> str:
     return human_duration((now - then).total_seconds())
 
 
-def table(
+def table(  # noqa: PLR0913 - keyword-only table parts
     rt: ResourceType,
     items: Iterable[JsonObj],
     rep: Representation,

@@ -661,7 +661,7 @@ def _qualified_name_field_causes(path: str, value: str) -> list[Cause]:
     return [v.invalid(path, value, m) for m in label_key_errors(value)]
 
 
-def _legacy_event_causes(obj: JsonObj, *, core: bool) -> list[Cause]:
+def _legacy_event_causes(obj: JsonObj, *, core: bool) -> list[Cause]:  # noqa: C901, PLR0912 - one branch per rule of the real server's Event validation
     """kube-apiserver's ``legacyValidateEvent``."""
     causes: list[Cause] = []
     ns = obj.get("metadata", {}).get("namespace", "")

@@ -84,7 +84,7 @@ class Requirement:
     operator: str  # "=", "!=", "in", "notin", "exists", "!", "gt", "lt"
     values: tuple[str, ...] = ()
 
-    def matches(self, labels: Mapping[str, str]) -> bool:
+    def matches(self, labels: Mapping[str, str]) -> bool:  # noqa: PLR0911 - one return per selector operator
         """Return whether ``labels`` satisfy this requirement."""
         op = self.operator
         present = self.key in labels
@@ -133,7 +133,7 @@ class LabelSelector:
     requirements: tuple[Requirement, ...] = ()
 
     @classmethod
-    def parse(cls, text: str | None) -> LabelSelector:
+    def parse(cls, text: str | None) -> LabelSelector:  # noqa: C901, PLR0912, PLR0915 - a parser: one branch per token kind
         """Parse a selector string; raise :class:`SelectorError` when it is invalid."""
         if text is None or text.strip() == "":
             return cls()

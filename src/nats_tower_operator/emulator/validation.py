@@ -96,7 +96,7 @@ def _qualified_name_causes(field: str, key: str) -> list[Cause]:
     return [invalid(field, key, msg) for msg in label_key_errors(key)]
 
 
-def metadata_causes(meta: JsonObj, *, namespaced: bool) -> list[Cause]:
+def metadata_causes(meta: JsonObj, *, namespaced: bool) -> list[Cause]:  # noqa: C901, PLR0912 - one branch per metadata rule of the real server
     """Validate labels, annotations, finalizers and ownerReferences of ``meta``."""
     causes: list[Cause] = []
     labels = meta.get("labels") or {}

@@ -72,7 +72,7 @@ class KubeClient:
     retries and list pages, as ``"<verb> <plural>"``.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only client options
         self,
         config: KubeConfig,
         *,
@@ -235,7 +235,7 @@ class KubeClient:
             if token is None:
                 return ObjectList(items=items, resource_version=resource_version)
 
-    async def watch(
+    async def watch(  # noqa: PLR0913 - keyword-only watch parameters of the Kubernetes API
         self,
         resource: Resource,
         *,

@@ -121,7 +121,7 @@ class KubeConfig:
         return cls._from_document(doc, file.parent, context, source)
 
     @classmethod
-    def _from_document(
+    def _from_document(  # noqa: C901 - one branch per kubeconfig auth method
         cls, doc: Mapping[str, Any], base: Path, context: str | None, source: str
     ) -> KubeConfig:
         context_name = context or doc.get("current-context")

@@ -109,7 +109,7 @@ def _parse_retry_after(value: str | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-def error_from_status(
+def error_from_status(  # noqa: C901 - one branch per Kubernetes status reason
     status: int, payload: Mapping[str, Any], *, retry_after: float | None = None
 ) -> KubeError:
     """Build the typed error for an HTTP status and a (possibly empty) Status object."""

@@ -49,7 +49,7 @@ class EventRecorder:
     ``spam_window`` seconds; the rest are dropped.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only recorder options
         self,
         client: KubeClient,
         *,

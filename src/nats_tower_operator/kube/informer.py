@@ -53,7 +53,7 @@ class Informer:
     every ``not_served_poll_interval`` seconds.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only informer options
         self,
         client: KubeClient,
         resource: Resource,

@@ -105,7 +105,7 @@ def get_request(
     return ApiRequest("get", resource.plural, "GET", resource.path(ns, name), headers=headers)
 
 
-def list_request(
+def list_request(  # noqa: PLR0913 - keyword-only list parameters of the Kubernetes API
     resource: Resource,
     *,
     namespace: str | None = None,
@@ -128,7 +128,7 @@ def list_request(
     )
 
 
-def watch_request(
+def watch_request(  # noqa: PLR0913 - keyword-only watch parameters of the Kubernetes API
     resource: Resource,
     *,
     resource_version: str,

@@ -1,20 +1,20 @@
 """The credential reconciler: one managed Secret, keyed by (namespace, secret name).
 
-Level-triggered: every call reads who asks for the Secret (the consumer index), what the
-Secret holds (the informer cache, or the API when the cache has not seen it) and converges:
+Each pass reads, plans, acts:
 
-* consumers exist and the Secret is missing or empty -> obtain a user from Tower, write it;
-* the Secret is ours and intact -> nothing to do (no Tower call; only on a resync tick is
-  Tower asked whether the user, the access link and the URLs are still what we wrote);
-* the Secret is ours but edited, or asks for another account/role, or is about to expire
-  -> restore, re-issue or renew it, revoking the replaced user only after the new Secret
-  is written;
-* no consumer is left -> mark the Secret orphaned, and once the grace period has passed
-  revoke the Tower user, then delete the Secret;
-* a Secret of that name we did not create -> never touched (``SecretNotOwned``).
+1. **read** who asks for the Secret (the consumer index; invalid consumers get their
+   Warning here) and what the Secret holds (:func:`~.secretdoc.read_secret` over the
+   informer's copy, never the credentials);
+2. **plan**: :func:`~.plan.plan` picks the one action (see its state table); an action that
+   needs Tower's word (verify, restore) gets it and is planned again with the facts;
+3. **act**: execute that action and return an :class:`Outcome` saying whether the
+   credential's content changed.
 
 Every durable fact (user id, generation, orphaned-since, a user still to revoke) is stored
-on the Secret itself, so a restart at any point converges to the same outcome.
+on the Secret, so a restart at any point converges to the same outcome. What is kept in
+memory only saves work: when Tower was last asked about a Secret, the last content of
+recently deleted Secrets (until it is restored or revoked), Secrets found to be someone
+else's.
 """
 
 from __future__ import annotations
@@ -24,99 +24,97 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from nats_tower_operator.kube import (
     SECRETS,
+    AlreadyExists,
     EventRecorder,
     Forbidden,
     Invalid,
     KubeClient,
-    KubeError,
     NotFound,
 )
 from nats_tower_operator.reconcile import Request, Result
 from nats_tower_operator.reconcilers import desired as rules
+from nats_tower_operator.reconcilers import plan as p
 from nats_tower_operator.reconcilers.consumers import ConsumerIndex
+from nats_tower_operator.reconcilers.failures import access_message, explain
 from nats_tower_operator.reconcilers.labels import (
-    ACCOUNT_NAME_KEY,
-    CREDS_KEY,
-    ISSUED_AT_ANNOTATION,
     ORPHANED_SINCE_ANNOTATION,
-    PREFIX,
-    URLS_KEY,
+    PREVIOUS_USER_ANNOTATION,
     Reason,
 )
+from nats_tower_operator.reconcilers.notify import Notifier
 from nats_tower_operator.reconcilers.secretdoc import (
     Issued,
     Ownership,
+    SecretState,
     format_time,
-    is_managed,
     ownership,
-    parse_time,
+    read_secret,
     render_secret,
     summarize_secret,
     user_name,
 )
 from nats_tower_operator.tower import (
-    AccessNotAllowed,
-    AccountNotFound,
     CredentialIssuer,
     CredentialSpec,
-    InstallationNotFound,
-    RoleNotFound,
     RoleSpec,
-    TowerBadRequest,
     TowerError,
     TowerUnauthorized,
-    User,
     is_record_id,
 )
 
-__all__ = ["CredentialReconciler", "ReconcilerOptions", "SecretLookup"]
+__all__ = ["CredentialReconciler", "Outcome", "SecretLookup"]
 
 log = logging.getLogger(__name__)
 
-PREVIOUS_USER_ANNOTATION = PREFIX + "revoke-user-id"
-MAX_EVENT_TARGETS = 10
-
 SecretLookup = Callable[[str, str], "Mapping[str, Any] | None"]
-EventType = Literal["Normal", "Warning"]
+#: How many recent deletions / foreign Secrets / verifications are remembered.
+MEMO_SIZE = 65536
 
 
-@dataclass(frozen=True)
-class ReconcilerOptions:
-    """The knobs of the credential reconciler (from Settings)."""
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one pass did: the work queue's :class:`Result` and whether creds changed."""
 
-    cluster_id: str
-    default_installation: str | None
-    allowed_installations: frozenset[str]
-    revoke_grace_period: float = 600.0
-    access_retry_interval: float = 30.0
-    resync_interval: float = 600.0
-    renew_fraction: float = 2.0 / 3.0
+    result: Result
+    action: str
+    content_changed: bool = False
 
 
-class _Bounded(OrderedDict[str, float]):
-    """A small LRU of keys -> timestamps, so memory stays bounded with churn."""
+class _Memo(OrderedDict[str, Any]):
+    """A bounded LRU: memory stays bounded whatever the churn."""
 
-    def __init__(self, limit: int = 65536) -> None:
+    def __init__(self, limit: int = MEMO_SIZE) -> None:
         super().__init__()
         self._limit = limit
 
-    def put(self, key: str, value: float) -> None:
+    def put(self, key: str, value: Any) -> None:
         self[key] = value
         self.move_to_end(key)
         while len(self) > self._limit:
             self.popitem(last=False)
 
 
-class CredentialReconciler:
-    """Converges one managed Secret; see the module docstring for the rules."""
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """One reconcile pass: the request, what was read and who is told."""
 
-    def __init__(
+    request: Request
+    obs: p.Observation
+    wish: rules.Desired | None
+    targets: tuple[rules.Consumer, ...]
+    defaulted: tuple[rules.Consumer, ...]
+
+
+class CredentialReconciler:
+    """Converges one managed Secret per call; see the module docstring."""
+
+    def __init__(  # noqa: PLR0913 - keyword-only collaborators of the reconciler
         self,
         *,
         kube: KubeClient,
@@ -125,681 +123,406 @@ class CredentialReconciler:
         consumers: ConsumerIndex,
         secrets: SecretLookup,
         consumers_synced: Callable[[], bool],
-        options: ReconcilerOptions,
+        policy: p.Policy,
         on_event: Callable[[str, str], None] | None = None,
+        on_outcome: Callable[[Request, Outcome], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._kube = kube
         self._issuer = issuer
-        self._events = events
+        self._tell = Notifier(events, on_event=on_event)
         self._consumers = consumers
         self._secrets = secrets
         self._consumers_synced = consumers_synced
-        self._opts = options
-        self._on_event = on_event
+        self._policy = policy
+        self._on_outcome = on_outcome
         self._clock = clock
         self._started = clock()
-        self._force_before: float | None = None
-        self._verified = _Bounded()
-        self._told = _Bounded()
-        self._tombstones: OrderedDict[str, Ownership] = OrderedDict()
-        self._revoked = _Bounded(4096)
+        self._verify_before: float | None = None
+        self._verified = _Memo()
+        self._tombstones = _Memo(4096)
+        self._revoked = _Memo(4096)
+        self._not_ours = _Memo(4096)
 
-    def resync_due(self, request: Request) -> bool:
-        """True when Tower should be asked again whether this Secret is still right."""
-        last = self._verified.get(str(request), self._started)
-        if self._force_before is not None and last < self._force_before:
-            return True
-        if self._opts.resync_interval <= 0:
-            return False
-        return self._clock() - last >= self._opts.resync_interval
+    @property
+    def policy(self) -> p.Policy:
+        """The lifecycle policy this reconciler applies."""
+        return self._policy
 
     def force_resync(self) -> None:
         """Make every Secret not verified since now verify against Tower on its next look."""
-        self._force_before = self._clock()
+        self._verify_before = self._clock()
 
     def secret_deleted(self, secret: Mapping[str, Any]) -> None:
-        """Remember what a deleted managed Secret held, so a restore reuses its user.
-
-        Without this a Secret deleted after a re-issue (generation > 1) would be restored
-        with a new generation-1 user and the deleted Secret's user would be orphaned.
-        """
+        """Remember what a deleted managed Secret held, so a restore reuses its user."""
         own = ownership(secret)
         meta = secret.get("metadata") or {}
         if own is None or own.user_id in self._revoked:
             return
         key = str(Request(str(meta.get("namespace", "")), str(meta.get("name", ""))))
-        self._tombstones[key] = own
-        self._tombstones.move_to_end(key)
-        while len(self._tombstones) > 4096:
-            self._tombstones.popitem(last=False)
+        self._tombstones.put(key, own)
 
-    # ------------------------------------------------------------------ entry point
+    # ------------------------------------------------------------------ read
 
     async def reconcile(self, request: Request) -> Result:
-        """Converge the Secret ``request.namespace/request.name``."""
-        namespace, name = request.namespace, request.name
-        consumers = self._consumers.for_secret(namespace, name)
-        cached = self._secrets(namespace, name)
-        if not consumers:
-            return await self._orphaned(request, cached)
+        """Converge the Secret ``request.namespace/request.name`` (the runtime's entry)."""
+        outcome = await self.converge(request)
+        if self._on_outcome is not None:
+            self._on_outcome(request, outcome)
+        return outcome.result
 
-        verdicts = [
-            (
-                c,
-                rules.desired_for(
-                    c,
-                    default_installation=self._opts.default_installation,
-                    allowed_installations=self._opts.allowed_installations,
-                ),
-            )
-            for c in consumers
-        ]
+    async def converge(self, request: Request, *, live: SecretState | None = None) -> Outcome:
+        """One read -> plan -> act pass; ``live`` replaces a cache that lags behind."""
+        step = await self._read(request, live)
+        action = p.plan(step.obs, self._policy)
+        if isinstance(action, p.Verify | p.Restore):
+            assert step.wish is not None
+            try:
+                facts = await self._facts(request, action, step.wish)
+            except TowerError as exc:
+                return await self._tower_failed(step, exc)
+            action = p.plan(replace(step.obs, facts=facts), self._policy)
+        return await self._act(step, action)
+
+    async def _read(self, request: Request, live: SecretState | None) -> _Pass:
+        consumers = self._consumers.for_secret(request.namespace, request.name)
         valid: list[tuple[rules.Consumer, rules.Desired]] = []
-        for consumer, verdict in verdicts:
+        for consumer in consumers:
+            verdict = rules.desired_for(
+                consumer,
+                default_installation=self._policy.default_installation,
+                allowed_installations=self._policy.allowed_installations,
+            )
             if isinstance(verdict, rules.Invalid):
-                await self._tell([consumer], "Warning", verdict.reason, verdict.message)
+                await self._tell.warn([consumer], verdict.reason, verdict.message)
             else:
                 valid.append((consumer, verdict))
-        if not valid:
-            return Result()
         wish = rules.combine(valid)
         if isinstance(wish, rules.Conflict):
-            await self._tell(
-                [c for c, _ in valid], "Warning", Reason.CONFLICTING_CONSUMERS, wish.message
-            )
-            return Result()
-        assert wish is not None
-        targets = [c for c, _ in valid]
-
-        secret = cached
-        if secret is None:
-            secret = await self._live_secret(namespace, name)
-            if secret is not None and not is_managed(secret):
-                await self._tell(
-                    targets,
-                    "Warning",
-                    Reason.SECRET_NOT_OWNED,
-                    f"Secret {name} exists and was not created by this operator; "
-                    "it is left unchanged. Rename the secret label or delete "
-                    "that Secret.",
-                )
-                return Result(requeue_after=self._opts.access_retry_interval * 4)
-            if secret is not None:
-                secret = summarize_secret(secret)
-        if secret is None:
-            # Said when the credential is written, not on every look: a restart of the
-            # operator must not write an Event per pod.
-            defaulted = [c for c, d in valid if d.installation_defaulted]
-            if defaulted:
-                await self._tell_once(
-                    defaulted,
-                    Reason.DEFAULT_INSTALLATION,
-                    f"using the default installation {wish.installation}",
-                )
-            tombstone = self._tombstones.pop(str(request), None)
-            if tombstone is not None and _same_credential(tombstone, wish):
-                return await self._restore(request, wish, targets, tombstone, base=None)
-            return await self._issue(
-                request, wish, targets, base=None, generation=1, reason=Reason.CREATED
-            )
-        return await self._converge_existing(request, wish, targets, secret)
-
-    # ------------------------------------------------------------------ existing Secret
-
-    async def _converge_existing(
-        self,
-        request: Request,
-        wish: rules.Desired,
-        targets: Sequence[rules.Consumer],
-        secret: Mapping[str, Any],
-    ) -> Result:
-        own = ownership(secret)
-        keys = set(secret.get("keys") or ())
-        if own is None:
-            if CREDS_KEY in keys:
-                # Labelled as ours but not issued by us (the Go operator, or by hand):
-                # upstream leaves a filled Secret alone and so do we.
-                return Result()
-            return await self._issue(
-                request, wish, targets, base=secret, generation=1, reason=Reason.UPDATED
-            )
-
-        previous = _annotation(secret, PREVIOUS_USER_ANNOTATION)
-        if previous:
-            if is_record_id(previous):
-                await self._revoke_previous(request, secret, previous)
-            else:
-                log.warning(
-                    "ignoring a malformed replaced-user annotation", extra={"secret": str(request)}
-                )
-                await self._patch_annotations(request, secret, {PREVIOUS_USER_ANNOTATION: None})
-            return Result(requeue_after=0.0)
-        if own.orphaned_since is not None:
-            await self._patch_annotations(request, secret, {ORPHANED_SINCE_ANNOTATION: None})
-            return Result(requeue_after=0.0)
-
-        if not _same_credential(own, wish):
-            return await self._reissue(
-                request, wish, targets, own, base=secret, reason=Reason.UPDATED, revoke_old=True
-            )
-
-        intact = (
-            secret.get("digest") == own.content_hash
-            and {CREDS_KEY, URLS_KEY, ACCOUNT_NAME_KEY} <= keys
+            await self._tell.warn([c for c, _ in valid], Reason.CONFLICTING_CONSUMERS, wish.message)
+            wish = None
+        key = str(request)
+        last = self._verified.get(key, self._started)
+        obs = p.Observation(
+            wish=wish,
+            has_consumers=bool(consumers),
+            secret=live or await self._secret(request),
+            tombstone=self._tombstones.get(key),
+            synced=self._consumers_synced(),
+            now=self._clock(),
+            last_verified=last,
+            verify_requested=self._verify_before is not None and last < self._verify_before,
         )
-        if not intact:
-            return await self._restore(request, wish, targets, own, base=secret)
+        targets = tuple(c for c, _ in valid)
+        defaulted = tuple(c for c, d in valid if d.installation_defaulted)
+        return _Pass(request, obs, wish, targets, defaulted)
 
-        now = self._clock()
-        renew_at = self._renew_at(secret, own)
-        if renew_at is not None and now >= renew_at:
-            return await self._reissue(
-                request, wish, targets, own, base=secret, reason=Reason.RENEWED, revoke_old=True
-            )
+    async def _secret(self, request: Request) -> SecretState | None:
+        cached = self._secrets(request.namespace, request.name)
+        if cached is not None:
+            return read_secret(cached)
+        if str(request) not in self._not_ours:
+            return None  # written create-first: an existing Secret shows up as AlreadyExists
+        found = await self._live(request)
+        if found is None:
+            self._not_ours.pop(str(request), None)
+        return found
 
-        if self.resync_due(request):
-            outcome = await self._verify(request, wish, targets, secret, own)
-            if outcome is not None:
-                return outcome
-        return self._next_look(request, renew_at)
-
-    def _renew_at(self, secret: Mapping[str, Any], own: Ownership) -> float | None:
-        if own.expires_at is None:
+    async def _live(self, request: Request) -> SecretState | None:
+        try:
+            secret = await self._kube.get(SECRETS, request.name, namespace=request.namespace)
+        except NotFound:
             return None
-        issued = parse_time(_annotation(secret, ISSUED_AT_ANNOTATION)) or own.expires_at
-        return issued + (own.expires_at - issued) * self._opts.renew_fraction
+        return read_secret(summarize_secret(secret))
 
-    def _next_look(self, request: Request, renew_at: float | None) -> Result:
-        waits = []
-        if renew_at is not None:
-            waits.append(max(renew_at - self._clock(), 0.0) + 0.5)
-        if self._opts.resync_interval > 0:
-            last = self._verified.get(str(request), self._started)
-            waits.append(max(last + self._opts.resync_interval - self._clock(), 0.0) + 0.5)
-        return Result(requeue_after=min(waits)) if waits else Result()
+    async def _facts(
+        self, request: Request, action: p.Verify | p.Restore, wish: rules.Desired
+    ) -> p.TowerFacts:
+        issuer, namespace = self._issuer, request.namespace
+        if isinstance(action, p.Verify):
+            allowed = await issuer.access_allowed(wish.installation, wish.account, namespace)
+            # Revoking on "not linked" needs proof from fresh reads in this same pass.
+            if not allowed and await issuer.confirm_unlinked(
+                wish.installation, wish.account, namespace
+            ):
+                return p.TowerFacts(user=None, unlinked=True)
+        user = await issuer.lookup_user(action.ownership.user_id)
+        urls = await issuer.installation_urls(wish.installation) if user else ()
+        return p.TowerFacts(user=user, urls=tuple(urls))
 
-    async def _verify(
-        self,
-        request: Request,
-        wish: rules.Desired,
-        targets: Sequence[rules.Consumer],
-        secret: Mapping[str, Any],
-        own: Ownership,
-    ) -> Result | None:
-        """Ask Tower whether what we wrote still holds (resync); None when it does."""
-        try:
-            allowed = await self._issuer.access_allowed(
-                wish.installation, wish.account, request.namespace
-            ) or not await self._issuer.confirm_unlinked(
-                wish.installation, wish.account, request.namespace
-            )
-            if not allowed:
-                # Proven in this pass: installation and account read fresh with the same
-                # token that finds no link (a wrong token raises instead).
-                await self._tell(
-                    targets,
-                    "Warning",
-                    Reason.ACCESS_NOT_ALLOWED,
-                    self._access_message(wish, request.namespace)
-                    + "; its credentials were revoked",
+    # ------------------------------------------------------------------ act
+
+    async def _act(self, step: _Pass, action: p.Action) -> Outcome:  # noqa: C901, PLR0911 - one case per action of the plan
+        name = type(action).__name__
+        match action:
+            case p.Wait(after=after, verified=verified):
+                if verified:
+                    self._verified.put(str(step.request), step.obs.now)
+                return Outcome(Result(requeue_after=after), name)
+            case p.NotOwned(after=after):
+                await self._tell_not_owned(step)
+                return Outcome(Result(requeue_after=after), name)
+            case p.Issue():
+                return await self._issue(step, action)
+            case p.Rewrite():
+                return await self._rewrite(step, action)
+            case p.RevokePrevious(user_id=user_id):
+                await self._revoke_previous(step, user_id)
+            case p.RevokeUser(ownership=own):
+                await self._revoke_tombstone(step.request, own)
+            case p.MarkOrphaned(since=since, after=after):
+                # Kubernetes times have whole seconds: round up so the grace is never shorter.
+                stamp = format_time(math.ceil(since))
+                await self._patch(step, {ORPHANED_SINCE_ANNOTATION: stamp})
+                log.info(
+                    "secret has no consumers; revocation scheduled",
+                    extra={"secret": str(step.request)},
                 )
-                await self._revoke_and_delete(request, secret, own)
-                return Result(requeue_after=self._opts.access_retry_interval)
-            user = await self._issuer.lookup_user(own.user_id)
-            if user is None:
-                return await self._reissue(
-                    request,
-                    wish,
-                    targets,
-                    own,
-                    base=secret,
-                    reason=Reason.REISSUED,
-                    revoke_old=False,
-                    note="the Tower user was deleted in NATS Tower",
-                )
-            urls = await self._issuer.installation_urls(wish.installation)
-        except TowerError as exc:
-            return await self._tower_failed(targets, wish, request.namespace, exc)
-        self._verified.put(str(request), self._clock())
-        if ",".join(urls) != secret.get("urls", ""):
-            await self._rewrite(
-                request,
-                own,
-                user,
-                urls,
-                base=secret,
-                targets=targets,
-                reason=Reason.UPDATED,
-                message=f"Secret {request.name}: NATS URLs changed in Tower",
-            )
-            return Result()
-        return None
+                return Outcome(Result(requeue_after=after), name)
+            case p.ClearOrphaned():
+                await self._patch(step, {ORPHANED_SINCE_ANNOTATION: None})
+            case p.RevokeAndDelete():
+                return await self._revoke_and_delete(step, action)
+            case _:  # pragma: no cover - Verify/Restore are planned away above
+                raise AssertionError(f"unexpected action {name}")
+        after = None if isinstance(action, p.RevokeUser) else p.AT_ONCE
+        return Outcome(Result(requeue_after=after), name)
 
-    async def _restore(
-        self,
-        request: Request,
-        wish: rules.Desired,
-        targets: Sequence[rules.Consumer],
-        own: Ownership,
-        *,
-        base: Mapping[str, Any] | None,
-    ) -> Result:
-        """Write the same user's credentials back into a Secret that was edited or deleted.
-
-        ``base`` is the edited Secret (replaced) or None when it was deleted (created again).
-        """
-        what = "deleted" if base is None else "modified"
+    async def _issue(self, step: _Pass, action: p.Issue) -> Outcome:
+        wish, request = step.wish, step.request
+        assert wish is not None
         try:
-            user = await self._issuer.lookup_user(own.user_id)
-            urls = await self._issuer.installation_urls(wish.installation) if user else ()
-        except TowerError as exc:
-            if base is None:
-                self._tombstones[str(request)] = own  # keep it for the retry
-            return await self._tower_failed(targets, wish, request.namespace, exc)
-        if user is None:
-            return await self._reissue(
-                request,
-                wish,
-                targets,
-                own,
-                base=base,
-                reason=Reason.REISSUED,
-                revoke_old=False,
-                note=f"the Secret was {what} and its Tower user is gone",
-            )
-        await self._rewrite(
-            request,
-            own,
-            user,
-            urls,
-            base=base,
-            targets=targets,
-            reason=Reason.RESTORED,
-            message=f"Secret {request.name} was {what}; its credentials were restored",
-        )
-        return Result()
-
-    async def _rewrite(
-        self,
-        request: Request,
-        own: Ownership,
-        user: User,
-        urls: Sequence[str],
-        *,
-        base: Mapping[str, Any] | None,
-        targets: Sequence[rules.Consumer],
-        reason: str,
-        message: str,
-    ) -> None:
-        """Write the Secret again for the user it already records (same generation)."""
-        issued = Issued(
-            user_id=user.id,
-            user_name=own.user_name or user.name,
-            user_public_key=user.public_key,
-            urls=tuple(urls),
-            account_name=own.account,
-            installation=own.installation,
-            role=own.role,
-            generation=own.generation,
-            creds=user.creds,
-        )
-        await self._write(request, issued, base=base)
-        await self._tell(targets, "Normal", reason, message)
-
-    # ------------------------------------------------------------------ issuing
-
-    async def _reissue(
-        self,
-        request: Request,
-        wish: rules.Desired,
-        targets: Sequence[rules.Consumer],
-        own: Ownership,
-        *,
-        base: Mapping[str, Any] | None,
-        reason: str,
-        revoke_old: bool,
-        note: str = "",
-    ) -> Result:
-        """Issue the next generation; with ``revoke_old`` the recorded user is revoked after."""
-        return await self._issue(
-            request,
-            wish,
-            targets,
-            base=base,
-            generation=own.generation + 1,
-            reason=reason,
-            replaces=own if revoke_old else None,
-            note=note,
-        )
-
-    async def _issue(
-        self,
-        request: Request,
-        wish: rules.Desired,
-        targets: Sequence[rules.Consumer],
-        *,
-        base: Mapping[str, Any] | None,
-        generation: int,
-        reason: str,
-        replaces: Ownership | None = None,
-        note: str = "",
-    ) -> Result:
-        namespace, name = request.namespace, request.name
-        first = targets[0]
-        spec = CredentialSpec(
-            installation=wish.installation,
-            account=wish.account,
-            namespace=namespace,
-            user_name=user_name(self._opts.cluster_id, namespace, name, generation),
-            description=(
-                f"Generated by nats-tower-operator for Secret {namespace}/{name} in cluster "
-                f"{self._opts.cluster_id} ({first.kind.lower()} {first.name})"
-            ),
-            role=(
-                RoleSpec(
-                    name=wish.role.name, publish=wish.role.publish, subscribe=wish.role.subscribe
-                )
-                if wish.role
-                else None
-            ),
-        )
-        try:
-            cred = await self._issuer.issue(spec)
+            cred = await self._issuer.issue(self._spec(step, wish, action.generation))
             if cred.role_mismatch:
                 # A user of ours with this name exists under another role: it cannot be
                 # reused, so revoke it and issue again on the next pass.
                 await self._issuer.revoke(cred.user_id)
-                return Result(requeue_after=0.0)
+                return Outcome(Result(requeue_after=p.AT_ONCE), "Issue")
         except TowerError as exc:
-            return await self._tower_failed(targets, wish, namespace, exc)
+            return await self._tower_failed(step, exc)
         issued = Issued(
             user_id=cred.user_id,
-            user_name=spec.user_name,
+            user_name=user_name(
+                self._policy.cluster_id, request.namespace, request.name, action.generation
+            ),
             user_public_key=cred.user_public_key,
             urls=tuple(cred.urls),
             account_name=cred.account_name,
             installation=wish.installation,
             role=wish.role.name if wish.role else None,
-            generation=generation,
+            generation=action.generation,
             creds=cred.creds,
         )
-        extra = {PREVIOUS_USER_ANNOTATION: replaces.user_id} if replaces else {}
+        extra = {PREVIOUS_USER_ANNOTATION: action.replaces} if action.replaces else {}
         try:
-            await self._write(request, issued, base=base, extra_annotations=extra)
-        except (Invalid, Forbidden) as exc:
-            await self._tell(
-                targets,
-                "Warning",
-                Reason.ERROR_UPSERTING_SECRET,
-                f"cannot write Secret {name}: {exc.message}",
-            )
-            raise
+            await self._write(step, issued, action.base, extra)
+        except AlreadyExists:
+            return await self._found_existing(step, cred.user_id if cred.created else None)
         self._verified.put(str(request), self._clock())
-        detail = f" ({note})" if note else ""
-        verb = {
-            Reason.CREATED: "created",
-            Reason.RENEWED: "renewed",
-            Reason.REISSUED: "re-issued",
-        }.get(reason, "updated")
-        await self._tell(
-            targets,
-            "Normal",
-            reason,
-            f"Secret {name} {verb} with a NATS user of account {wish.account}{detail}",
-        )
+        await self._tell.normal(step.targets, action.reason, _issued_message(step, wish, action))
         log.info(
             "credential %s",
-            verb,
-            extra={"secret": str(request), "account": wish.account, "generation": generation},
+            _VERBS.get(action.reason, "updated"),
+            extra={
+                "secret": str(request),
+                "account": wish.account,
+                "generation": action.generation,
+            },
         )
-        log.debug("credential %s: Tower user %s", verb, cred.user_id)
-        return Result(requeue_after=0.0) if replaces else Result()
+        log.debug("credential of %s: Tower user %s", request, cred.user_id)
+        after = p.AT_ONCE if action.replaces else None
+        return Outcome(Result(requeue_after=after), "Issue", content_changed=True)
+
+    def _spec(self, step: _Pass, wish: rules.Desired, generation: int) -> CredentialSpec:
+        namespace, name, cluster = (
+            step.request.namespace,
+            step.request.name,
+            self._policy.cluster_id,
+        )
+        first = step.targets[0]
+        role = wish.role
+        return CredentialSpec(
+            installation=wish.installation,
+            account=wish.account,
+            namespace=namespace,
+            user_name=user_name(cluster, namespace, name, generation),
+            description=(
+                f"Generated by nats-tower-operator for Secret {namespace}/{name} in cluster "
+                f"{cluster} ({first.kind.lower()} {first.name})"
+            ),
+            role=RoleSpec(role.name, role.publish, role.subscribe) if role else None,
+        )
+
+    async def _found_existing(self, step: _Pass, fresh_user: str | None) -> Outcome:
+        """A create met an existing Secret: the usual ownership rules on what is there."""
+        live = await self._live(step.request)
+        if live is not None and not live.managed:
+            self._not_ours.put(str(step.request), True)
+            if fresh_user is not None:
+                # Created for nothing in this very pass: take it back.
+                await self._issuer.revoke(fresh_user)
+            await self._tell_not_owned(step)
+            after = self._policy.access_retry_interval * p.NOT_OWNED_RETRY_FACTOR
+            return Outcome(Result(requeue_after=after), "NotOwned")
+        return await self.converge(step.request, live=live)
+
+    async def _rewrite(self, step: _Pass, action: p.Rewrite) -> Outcome:
+        """Write the Secret again for the user it already records (same generation)."""
+        own = action.ownership
+        issued = Issued(
+            user_id=action.user.id,
+            user_name=own.user_name or action.user.name,
+            user_public_key=action.user.public_key,
+            urls=action.urls,
+            account_name=own.account,
+            installation=own.installation,
+            role=own.role,
+            generation=own.generation,
+            creds=action.user.creds,
+        )
+        await self._write(step, issued, action.base, {})
+        message = action.message.format(secret=step.request.name)
+        await self._tell.normal(step.targets, action.reason, message)
+        return Outcome(Result(), "Rewrite", content_changed=True)
 
     async def _write(
-        self,
-        request: Request,
-        issued: Issued,
-        *,
-        base: Mapping[str, Any] | None,
-        extra_annotations: Mapping[str, str] | None = None,
+        self, step: _Pass, issued: Issued, base: SecretState | None, extra: Mapping[str, str]
     ) -> None:
+        request = step.request
         body = render_secret(
             namespace=request.namespace,
             name=request.name,
             issued=issued,
-            cluster_id=self._opts.cluster_id,
+            cluster_id=self._policy.cluster_id,
             now=self._clock(),
-            base=base,
+            base=base.summary if base is not None else None,
         )
-        if extra_annotations:
-            body["metadata"]["annotations"].update(extra_annotations)
-        if base is None:
-            # AlreadyExists (someone created it meanwhile) and Conflict (a stale replace)
-            # propagate: the work queue retries and the next look sees the current Secret.
-            await self._kube.create(SECRETS, body, namespace=request.namespace)
-        else:
-            await self._kube.replace(SECRETS, request.name, body, namespace=request.namespace)
+        body["metadata"]["annotations"].update(extra)
+        try:
+            if base is None:
+                await self._kube.create(SECRETS, body, namespace=request.namespace)
+            else:
+                await self._kube.replace(SECRETS, request.name, body, namespace=request.namespace)
+        except (Invalid, Forbidden) as exc:
+            await self._tell.warn(
+                step.targets,
+                Reason.ERROR_UPSERTING_SECRET,
+                f"cannot write Secret {request.name}: {exc.message}",
+            )
+            raise
+        # Written: what a deleted Secret held is no longer needed to restore it.
+        self._tombstones.pop(str(request), None)
 
     # ------------------------------------------------------------------ revocation
 
-    async def _orphaned(self, request: Request, cached: Mapping[str, Any] | None) -> Result:
-        """No object asks for this Secret any more: revoke it after the grace period."""
-        if not self._consumers_synced():
-            return Result()
-        if cached is None:
-            tombstone = self._tombstones.pop(str(request), None)
-            if tombstone is not None:
-                # Deleted by someone while nothing used it: nothing can mount it any more.
-                try:
-                    await self._issuer.revoke(tombstone.user_id)
-                except TowerError:
-                    self._tombstones[str(request)] = tombstone  # retried with backoff
-                    raise
-                self._revoked.put(tombstone.user_id, self._clock())
-                log.info(
-                    "credential of a deleted, unused Secret revoked",
-                    extra={"secret": str(request)},
-                )
-            return Result()
-        own = ownership(cached)
-        if own is None:
-            return Result()  # not issued by us: nothing of ours to revoke
-        now = self._clock()
-        if own.orphaned_since is None:
-            # Kubernetes times have whole seconds: round up so the grace is never shorter.
-            await self._patch_annotations(
-                request, cached, {ORPHANED_SINCE_ANNOTATION: format_time(math.ceil(now))}
+    async def _revoke_previous(self, step: _Pass, user_id: str | None) -> None:
+        """A replaced user is revoked only once its successor is stored in the Secret."""
+        if user_id is None:
+            log.warning(
+                "ignoring a malformed replaced-user annotation", extra={"secret": str(step.request)}
             )
-            log.info(
-                "secret has no consumers; revocation scheduled",
-                extra={"secret": str(request), "grace_seconds": self._opts.revoke_grace_period},
-            )
-            return Result(requeue_after=self._opts.revoke_grace_period + 0.5)
-        remaining = own.orphaned_since + self._opts.revoke_grace_period - now
-        if remaining > 0:
-            return Result(requeue_after=remaining + 0.5)
-        try:
-            await self._revoke_and_delete(request, cached, own)
-        except TowerUnauthorized:
-            # Not revoked, so not deleted: the Secret is the only record of its user.
-            await self._events.record(
-                {"apiVersion": "v1", "kind": "Secret", "metadata": cached.get("metadata") or {}},
-                "Warning",
-                Reason.TOWER_TOKEN_REFUSED,
-                f"Secret {request.name} is unused but its NATS user cannot be revoked: NATS "
-                "Tower does not accept the operator's API token. The Secret is kept until it "
-                "does.",
-            )
-            return Result(requeue_after=self._opts.access_retry_interval)
-        return Result()
+        else:
+            await self._issuer.revoke(user_id)
+            log.info("replaced credential revoked", extra={"secret": str(step.request)})
+        await self._patch(step, {PREVIOUS_USER_ANNOTATION: None})
 
-    async def _revoke_and_delete(
-        self, request: Request, secret: Mapping[str, Any], own: Ownership
-    ) -> None:
+    async def _revoke_tombstone(self, request: Request, own: Ownership) -> None:
+        """Deleted while nothing used it: nothing can mount it any more."""
+        await self._issuer.revoke(own.user_id)  # on failure the tombstone stays for a retry
+        self._revoked.put(own.user_id, True)
+        self._tombstones.pop(str(request), None)
+        log.info("credential of a deleted, unused Secret revoked", extra={"secret": str(request)})
+
+    async def _revoke_and_delete(self, step: _Pass, action: p.RevokeAndDelete) -> Outcome:
         """Revoke the Tower user(s) first, then delete the Secret (never the reverse)."""
-        previous = _annotation(secret, PREVIOUS_USER_ANNOTATION)
-        for user_id in (own.user_id, previous):
-            if user_id:
-                await self._issuer.revoke(user_id)
-                self._revoked.put(user_id, self._clock())
-        meta = secret.get("metadata") or {}
+        request, secret, own = step.request, action.secret, action.ownership
+        if action.cause == "unlinked":
+            assert step.wish is not None
+            message = access_message(self._policy.cluster_id, step.wish, request.namespace)
+            await self._tell.warn(
+                step.targets,
+                Reason.ACCESS_NOT_ALLOWED,
+                message + "; its credentials were revoked",
+            )
+        previous = secret.previous_user if is_record_id(secret.previous_user) else None
+        try:
+            for user_id in (own.user_id, previous):
+                if user_id:
+                    await self._issuer.revoke(user_id)
+                    self._revoked.put(user_id, True)
+        except TowerUnauthorized:
+            if action.cause == "unlinked":
+                raise
+            # Not revoked, so not deleted: the Secret is the only record of its user.
+            await self._tell.on_secret(
+                secret,
+                Reason.TOWER_TOKEN_REFUSED,
+                "Warning",
+                (
+                    f"Secret {request.name} is unused but its NATS user cannot be revoked: NATS "
+                    "Tower does not accept the operator's API token. The Secret is kept until it "
+                    "does."
+                ),
+            )
+            return Outcome(Result(requeue_after=self._policy.access_retry_interval), "Wait")
         with contextlib.suppress(NotFound):
             await self._kube.delete(
-                SECRETS, request.name, namespace=request.namespace, uid=meta.get("uid")
+                SECRETS, request.name, namespace=request.namespace, uid=secret.metadata.get("uid")
             )
-        await self._events.record(
-            {"apiVersion": "v1", "kind": "Secret", "metadata": meta},
-            "Normal",
+        await self._tell.on_secret(
+            secret,
             Reason.REVOKED,
+            "Normal",
             f"Tower user of account {own.account} revoked and Secret {request.name} deleted",
         )
         log.info("credential revoked", extra={"secret": str(request)})
-
-    async def _revoke_previous(
-        self, request: Request, secret: Mapping[str, Any], user_id: str
-    ) -> None:
-        """A replaced user is revoked only once its successor is stored in the Secret."""
-        await self._issuer.revoke(user_id)
-        await self._patch_annotations(request, secret, {PREVIOUS_USER_ANNOTATION: None})
-        log.info("replaced credential revoked", extra={"secret": str(request)})
-
-    async def _patch_annotations(
-        self, request: Request, secret: Mapping[str, Any], annotations: Mapping[str, str | None]
-    ) -> None:
-        meta = secret.get("metadata") or {}
-        patch = {
-            "metadata": {
-                "annotations": dict(annotations),
-                "resourceVersion": meta.get("resourceVersion"),
-            }
-        }
-        await self._kube.patch(SECRETS, request.name, patch, namespace=request.namespace)
+        return Outcome(Result(requeue_after=action.after), "RevokeAndDelete", True)
 
     # ------------------------------------------------------------------ helpers
 
-    async def _live_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return await self._kube.get(SECRETS, name, namespace=namespace)
-        except NotFound:
-            return None
+    async def _patch(self, step: _Pass, annotations: Mapping[str, str | None]) -> None:
+        secret = step.obs.secret
+        assert secret is not None
+        patch = {
+            "metadata": {
+                "annotations": dict(annotations),
+                "resourceVersion": secret.metadata.get("resourceVersion"),
+            }
+        }
+        await self._kube.patch(SECRETS, step.request.name, patch, namespace=step.request.namespace)
 
-    def _access_message(self, wish: rules.Desired, namespace: str) -> str:
-        return (
-            f"account {wish.account!r} is not linked to namespace {namespace!r} of cluster "
-            f"{self._opts.cluster_id!r}: an account owner must allow this cluster and "
-            "namespace in NATS Tower (account settings, Kubernetes access)"
+    async def _tell_not_owned(self, step: _Pass) -> None:
+        await self._tell.warn(
+            step.targets,
+            Reason.SECRET_NOT_OWNED,
+            f"Secret {step.request.name} exists and was not created by this operator; it is "
+            "left unchanged. Rename the secret label or delete that Secret.",
         )
 
-    async def _tower_failed(
-        self,
-        targets: Sequence[rules.Consumer],
-        wish: rules.Desired,
-        namespace: str,
-        exc: TowerError,
-    ) -> Result:
-        """Turn a Tower error into an Event, then a retry policy."""
-        later = Result(requeue_after=self._opts.access_retry_interval)
-        if isinstance(exc, AccessNotAllowed):
-            await self._tell(
-                targets, "Warning", Reason.ACCESS_NOT_ALLOWED, self._access_message(wish, namespace)
-            )
-            return later
-        if isinstance(exc, InstallationNotFound):
-            await self._tell(
-                targets,
-                "Warning",
-                Reason.INSTALLATION_NOT_FOUND,
-                f"installation {wish.installation} does not exist in NATS Tower",
-            )
-            return later
-        if isinstance(exc, AccountNotFound):
-            await self._tell(
-                targets,
-                "Warning",
-                Reason.ACCOUNT_NOT_FOUND,
-                f"account {wish.account!r} does not exist in installation {wish.installation}",
-            )
-            return later
-        if isinstance(exc, RoleNotFound):
-            await self._tell(targets, "Warning", Reason.ROLE_NOT_FOUND, exc.message)
-            return later
-        if isinstance(exc, TowerUnauthorized):
-            await self._tell(
-                targets,
-                "Warning",
-                Reason.TOWER_TOKEN_REFUSED,
-                "NATS Tower does not accept the operator's API token; nothing is changed "
-                "until it does (the operator's logs and /readyz say more)",
-            )
-            return later
-        if isinstance(exc, TowerBadRequest):
-            await self._tell(
-                targets,
-                "Warning",
-                Reason.ERROR_CREATING_USER,
-                f"NATS Tower refused the request: {exc.message}",
-            )
-            return later
-        await self._tell(
-            targets,
-            "Warning",
-            Reason.ERROR_CREATING_USER,
-            f"NATS Tower is not answering properly, retrying: {exc.message}",
+    async def _tower_failed(self, step: _Pass, exc: TowerError) -> Outcome:
+        """Tell the consumers (see :mod:`.failures`), then wait or retry."""
+        assert step.wish is not None
+        failure = explain(
+            exc, step.wish, cluster_id=self._policy.cluster_id, namespace=step.request.namespace
         )
-        raise exc
-
-    async def _tell(
-        self,
-        targets: Sequence[rules.Consumer],
-        type_: EventType,
-        reason: str,
-        message: str,
-    ) -> None:
-        if type_ == "Warning":
-            log.warning(
-                "%s: %s",
-                reason,
-                message,
-                extra={"objects": ",".join(f"{c.namespace}/{c.name}" for c in targets[:3])},
-            )
-        for consumer in targets[:MAX_EVENT_TARGETS]:
-            await self._events.record(_involved(consumer), type_, reason, message)
-        if self._on_event is not None and targets:
-            self._on_event(type_, reason)
-
-    async def _tell_once(
-        self, targets: Sequence[rules.Consumer], reason: str, message: str
-    ) -> None:
-        fresh = [c for c in targets if f"{reason}/{c.uid}" not in self._told]
-        for consumer in fresh:
-            self._told.put(f"{reason}/{consumer.uid}", self._clock())
-        if fresh:
-            await self._tell(fresh, "Normal", reason, message)
+        await self._tell.warn(step.targets, failure.reason, failure.message)
+        if failure.retry == "retry":
+            raise exc
+        return Outcome(Result(requeue_after=self._policy.access_retry_interval), "Wait")
 
 
-def _same_credential(own: Ownership, wish: rules.Desired) -> bool:
-    role = wish.role.name if wish.role else None
-    return (own.installation, own.account, own.role) == (wish.installation, wish.account, role)
+_VERBS = {Reason.CREATED: "created", Reason.RENEWED: "renewed", Reason.REISSUED: "re-issued"}
 
 
-def _annotation(secret: Mapping[str, Any], key: str) -> str:
-    annotations = (secret.get("metadata") or {}).get("annotations") or {}
-    value = annotations.get(key, "")
-    return value if isinstance(value, str) else ""
-
-
-def _involved(consumer: rules.Consumer) -> dict[str, Any]:
-    return {
-        "apiVersion": consumer.api_version,
-        "kind": consumer.kind,
-        "metadata": {
-            "name": consumer.name,
-            "namespace": consumer.namespace,
-            "uid": consumer.uid,
-            "resourceVersion": consumer.resource_version,
-        },
-    }
-
-
-_ = KubeError  # re-exported error base used by callers' retry policy
+def _issued_message(step: _Pass, wish: rules.Desired, action: p.Issue) -> str:
+    """The Normal Event of a new credential; it names a defaulted installation."""
+    verb = _VERBS.get(action.reason, "updated")
+    message = f"Secret {step.request.name} {verb} with a NATS user of account {wish.account}"
+    if action.note:
+        message += f" ({action.note})"
+    if step.defaulted:
+        message += (
+            f"; installation {wish.installation} is the operator's default (no "
+            "nats-tower.com/nats-tower-installation label)"
+        )
+    return message

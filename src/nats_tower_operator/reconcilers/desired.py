@@ -125,7 +125,7 @@ def is_secret_name(name: str) -> bool:
     return 0 < len(name) <= 253 and bool(_DNS_SUBDOMAIN.match(name))
 
 
-def subject_problem(subject: str) -> str | None:
+def subject_problem(subject: str) -> str | None:  # noqa: PLR0911 - one return per rule of a NATS subject
     """Why ``subject`` is not a valid NATS subject (for permissions), or None when it is."""
     if not subject:
         return "empty subject"
@@ -188,7 +188,7 @@ def _role(consumer: Consumer) -> RoleWish | Invalid | None:
     return RoleWish(name=role, publish=publish, subscribe=subscribe)
 
 
-def desired_for(
+def desired_for(  # noqa: PLR0911 - one return per validation rule, in the order users fix them
     consumer: Consumer,
     *,
     default_installation: str | None,

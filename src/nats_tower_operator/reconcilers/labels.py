@@ -34,6 +34,8 @@ ISSUED_AT_ANNOTATION: Final = PREFIX + "issued-at"
 EXPIRES_AT_ANNOTATION: Final = PREFIX + "expires-at"
 CONTENT_HASH_ANNOTATION: Final = PREFIX + "content-hash"
 ORPHANED_SINCE_ANNOTATION: Final = PREFIX + "orphaned-since"
+#: A user replaced by a re-issue, revoked once its successor is stored in the Secret.
+PREVIOUS_USER_ANNOTATION: Final = PREFIX + "revoke-user-id"
 
 CREDS_KEY: Final = "nats.creds"
 URLS_KEY: Final = "URLS"

@@ -14,7 +14,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from nats_tower_operator.reconcilers.labels import (
     MANAGED_BY_LABEL,
     MANAGED_SECRET_LABEL_VALUE,
     ORPHANED_SINCE_ANNOTATION,
+    PREVIOUS_USER_ANNOTATION,
     ROLE_ANNOTATION,
     SECRET_LABEL,
     URLS_KEY,
@@ -45,12 +46,14 @@ from nats_tower_operator.tower import is_record_id
 __all__ = [
     "Issued",
     "Ownership",
+    "SecretState",
     "content_hash",
     "creds_expiry",
     "format_time",
     "is_managed",
     "ownership",
     "parse_time",
+    "read_secret",
     "render_secret",
     "summarize_secret",
     "user_name",
@@ -95,6 +98,50 @@ class Ownership:
     content_hash: str
     expires_at: float | None
     orphaned_since: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretState:
+    """A Secret of the labelled name as the operator sees it (read by :func:`read_secret`).
+
+    ``summary`` is the cache's copy (metadata and a digest, never credentials), the base
+    for a replace or a patch.
+    """
+
+    managed: bool
+    ownership: Ownership | None
+    has_creds: bool
+    intact: bool
+    previous_user: str
+    urls: str
+    issued_at: float | None
+    summary: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The Secret's metadata (name, uid, resourceVersion, labels, annotations)."""
+        meta = self.summary.get("metadata")
+        return meta if isinstance(meta, Mapping) else {}
+
+
+def read_secret(summary: Mapping[str, Any]) -> SecretState:
+    """What a Secret (a :func:`summarize_secret` copy) holds, for the reconciler's plan."""
+    own = ownership(summary)
+    keys = set(summary.get("keys") or ())
+    annotations = (summary.get("metadata") or {}).get("annotations") or {}
+    previous = annotations.get(PREVIOUS_USER_ANNOTATION, "")
+    return SecretState(
+        managed=is_managed(summary),
+        ownership=own,
+        has_creds=CREDS_KEY in keys,
+        intact=own is not None
+        and summary.get("digest") == own.content_hash
+        and {CREDS_KEY, URLS_KEY, ACCOUNT_NAME_KEY} <= keys,
+        previous_user=previous if isinstance(previous, str) else "",
+        urls=str(summary.get("urls", "")),
+        issued_at=parse_time(annotations.get(ISSUED_AT_ANNOTATION)),
+        summary=summary,
+    )
 
 
 def user_name(cluster_id: str, namespace: str, secret: str, generation: int) -> str:
@@ -271,12 +318,12 @@ def summarize_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
     data = secret.get("data") or {}
     meta = dict(secret.get("metadata") or {})
     meta.pop("managedFields", None)
-    for field in ("labels", "annotations"):
-        values = meta.get(field)
+    for part in ("labels", "annotations"):
+        values = meta.get(part)
         if isinstance(values, dict):
             # Our keys and many values (installation, account, cluster) repeat across
             # thousands of Secrets: interned, each is stored once.
-            meta[field] = {
+            meta[part] = {
                 sys.intern(str(k)): sys.intern(v) if k in _REPEATED and isinstance(v, str) else v
                 for k, v in values.items()
             }

@@ -22,7 +22,8 @@ from typing import Any
 
 from nats_tower_operator.reconcilers import desired as rules
 from nats_tower_operator.reconcilers.consumers import ConsumerIndex
-from nats_tower_operator.reconcilers.credential import PREVIOUS_USER_ANNOTATION
+from nats_tower_operator.reconcilers.labels import PREVIOUS_USER_ANNOTATION
+from nats_tower_operator.reconcilers.plan import Policy
 from nats_tower_operator.reconcilers.secretdoc import ownership
 from nats_tower_operator.tower import CredentialIssuer, TowerError
 
@@ -46,29 +47,24 @@ def parse_user_name(cluster_id: str, name: str) -> tuple[str, str] | None:
 class OrphanSweeper:
     """Revokes unreferenced users of this cluster (see the module docstring)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only collaborators
         self,
         *,
         issuer: CredentialIssuer,
         consumers: ConsumerIndex,
         secrets: Callable[[], Iterable[Mapping[str, Any]]],
         ready: Callable[[], bool],
-        cluster_id: str,
+        policy: Policy,
         namespace: str | None,
-        default_installation: str | None,
-        allowed_installations: frozenset[str],
-        min_age: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._issuer = issuer
         self._consumers = consumers
         self._secrets = secrets
         self._ready = ready
-        self._cluster = cluster_id
+        self._policy = policy
+        self._cluster = policy.cluster_id
         self._namespace = namespace
-        self._default = default_installation
-        self._allowed = allowed_installations
-        self._min_age = min_age
         self._clock = clock
 
     def _in_use(self) -> tuple[set[str], set[tuple[str, str]], set[tuple[str, str]]]:
@@ -90,8 +86,8 @@ class OrphanSweeper:
             for consumer in self._consumers.for_secret(request.namespace, request.name):
                 wish = rules.desired_for(
                     consumer,
-                    default_installation=self._default,
-                    allowed_installations=self._allowed,
+                    default_installation=self._policy.default_installation,
+                    allowed_installations=self._policy.allowed_installations,
                 )
                 if isinstance(wish, rules.Desired):
                     accounts.add((wish.installation, wish.account))
@@ -121,7 +117,10 @@ class OrphanSweeper:
                 place = parse_user_name(self._cluster, user.name)
                 if place is None or (self._namespace and place[0] != self._namespace):
                     continue
-                if user.issued_at is None or now - user.issued_at < self._min_age:
+                if (
+                    user.issued_at is None
+                    or now - user.issued_at < self._policy.revoke_grace_period
+                ):
                     continue
                 if place not in present and self._consumers.for_secret(*place):
                     continue  # its Secret is about to be (re)written by a reconcile

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 class Controller:
     """Runs ``workers`` concurrent reconciles of queued requests (a manager runnable)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only controller options
         self,
         name: str,
         reconciler: Reconciler,

@@ -110,7 +110,7 @@ class LeaseRecord:
 class LeaseElector:
     """Elects one leader among replicas through a Lease (see the module docstring)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only Lease options (client-go's)
         self,
         client: KubeClient,
         *,

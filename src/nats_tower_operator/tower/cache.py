@@ -212,7 +212,7 @@ class BatchLoader(Generic[G, K, V]):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, group: G, waiting: dict[K, list[asyncio.Future[V | None]]]) -> None:
+    async def _run(self, group: G, waiting: dict[K, list[asyncio.Future[V | None]]]) -> None:  # noqa: C901 - the single-flight batch loop with its error cases
         self.batches += 1
         try:
             result = await self._batch(group, list(waiting))

@@ -30,6 +30,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -92,7 +93,7 @@ class RequestObserver(Protocol):
 class TowerClient:
     """Async client for one Tower server; use as an async context manager or ``aclose()``."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only client options
         self,
         base_url: str,
         token: TokenSource,
@@ -190,7 +191,17 @@ class TowerClient:
         ceiling = min(self._backoff_cap, self._backoff_base * (2.0**attempt))
         return random.uniform(0.0, ceiling)
 
-    async def _request(
+    def _path(self, collection: str, record_id: str | None) -> str:
+        if not collection or not set(collection) <= _COLLECTION_CHARS:
+            raise ValueError(f"invalid collection name {collection!r}")
+        path = f"/api/collections/{collection}/records"
+        if record_id is None:
+            return path
+        if not is_record_id(record_id):
+            raise InvalidRecordId(f"the {collection} id")
+        return f"{path}/{record_id}"
+
+    async def _request(  # noqa: PLR0913 - keyword-only parts of one records API request
         self,
         method: str,
         collection: str,
@@ -205,15 +216,8 @@ class TowerClient:
 
         Every attempt sends ``token`` (default: the current token, read once).
         """
-        if not collection or not set(collection) <= _COLLECTION_CHARS:
-            raise ValueError(f"invalid collection name {collection!r}")
-        path = f"/api/collections/{collection}/records"
-        if record_id is not None:
-            if not is_record_id(record_id):
-                raise InvalidRecordId(f"the {collection} id")
-            path += "/" + record_id
-        if token is None:
-            token = self.current_token()
+        path = self._path(collection, record_id)
+        token = token if token is not None else self.current_token()
         # A POST may have been processed once the request was written; repeat it only
         # when the caller says a duplicate is harmless (e.g. it handles "not unique").
         repeatable = method != "POST" or retry_safe
@@ -221,52 +225,66 @@ class TowerClient:
         attempt = 0
         while True:
             self.stats[key] += 1
-            headers = {"X-Token": token}
-            started = time.monotonic()
-            status: int | None = None
-            retry_after: float | None = None
-            try:
-                response = await self._http.request(
-                    method, path, params=dict(params or {}), json=body, headers=headers
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                self._observe(method, collection, None, started)
-                failure: str = f"{type(exc).__name__}: {exc}"
-                retry = True
-                cause: BaseException | None = exc
-            except httpx.TransportError as exc:
-                self._observe(method, collection, None, started)
-                failure = f"{type(exc).__name__}: {exc}"
-                retry = repeatable
-                cause = exc
-            else:
-                status = response.status_code
-                self._observe(method, collection, status, started)
-                if status < 300:
-                    return response
-                if status == 429 or status >= 500:
-                    failure = f"HTTP {status}"
-                    retry = status == 429 or repeatable
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
-                    cause = None
-                else:
-                    raise self._error(method, collection, response, token)
-            if not retry or attempt >= self._max_retries:
+            outcome = await self._attempt(
+                method, collection, path, params, body, token, repeatable=repeatable
+            )
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            if not outcome.retry or attempt >= self._max_retries:
                 tried = f" after {attempt + 1} attempts" if attempt else ""
                 raise TowerUnavailable(
-                    redact(f"{key} failed{tried}: {failure}", token), status=status
-                ) from cause
-            delay = retry_after if retry_after is not None else self._backoff(attempt)
+                    redact(f"{key} failed{tried}: {outcome.failure}", token), status=outcome.status
+                ) from outcome.cause
+            delay = (
+                outcome.retry_after if outcome.retry_after is not None else self._backoff(attempt)
+            )
             attempt += 1
             log.debug(
                 "Tower %s failed (%s); retry %d/%d in %.2fs",
                 key,
-                redact(failure, token),
+                redact(outcome.failure, token),
                 attempt,
                 self._max_retries,
                 delay,
             )
             await asyncio.sleep(delay)
+
+    async def _attempt(  # noqa: PLR0913 - one attempt of _request, with its parts
+        self,
+        method: str,
+        collection: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        body: Mapping[str, Any] | None,
+        token: str,
+        *,
+        repeatable: bool,
+    ) -> httpx.Response | _Failed:
+        """One HTTP exchange: a good response, a typed error raised, or a retryable failure."""
+        started = time.monotonic()
+        try:
+            response = await self._http.request(
+                method, path, params=dict(params or {}), json=body, headers={"X-Token": token}
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Never reached Tower: safe to repeat whatever the method.
+            self._observe(method, collection, None, started)
+            return _Failed(f"{type(exc).__name__}: {exc}", retry=True, cause=exc)
+        except httpx.TransportError as exc:
+            self._observe(method, collection, None, started)
+            return _Failed(f"{type(exc).__name__}: {exc}", retry=repeatable, cause=exc)
+        status = response.status_code
+        self._observe(method, collection, status, started)
+        if status < 300:
+            return response
+        if status == 429 or status >= 500:
+            return _Failed(
+                f"HTTP {status}",
+                retry=status == 429 or repeatable,
+                status=status,
+                retry_after=_retry_after(response.headers.get("Retry-After")),
+            )
+        raise self._error(method, collection, response, token)
 
     def _observe(self, method: str, collection: str, status: int | None, started: float) -> None:
         if self._observer is not None:
@@ -311,7 +329,7 @@ class TowerClient:
 
     # ------------------------------------------------------------------ records
 
-    async def list_records(
+    async def list_records(  # noqa: PLR0913 - keyword-only options of PocketBase's list API
         self,
         collection: str,
         *,
@@ -333,34 +351,17 @@ class TowerClient:
         if filter is not None:
             f.check_limits(filter)
         token = token if token is not None else self.current_token()
+        query = {k: v for k, v in (("filter", filter), ("fields", fields), ("sort", sort)) if v}
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
-            params: dict[str, str | int] = {"page": page, "perPage": per_page}
-            if filter is not None:
-                params["filter"] = filter
-            if fields is not None:
-                params["fields"] = fields
-            if sort is not None:
-                params["sort"] = sort
+            params: dict[str, str | int] = {"page": page, "perPage": per_page, **query}
             response = await self._request("GET", collection, params=params, token=token)
             page_items, total_pages = _parse_page(
                 collection, self._json("GET", collection, response)
             )
-            for item in page_items:
-                # Records inserted while paging can shift a record onto the next page.
-                record_id = item.get("id")
-                if isinstance(record_id, str):
-                    if record_id in seen:
-                        continue
-                    seen.add(record_id)
-                items.append(item)
-            if not all_pages or not page_items:
-                return items
-            if total_pages is None:
-                if len(page_items) < per_page:
-                    return items
-            elif page >= total_pages:
+            items.extend(_unseen(page_items, seen))
+            if not all_pages or _last_page(page_items, page, per_page, total_pages):
                 return items
             page += 1
         raise TowerBadResponse(f"GET {collection}: more than {MAX_PAGES} pages")
@@ -646,6 +647,36 @@ class TowerClient:
             if account == account_id and name.startswith(name_prefix):
                 names[name] = str(user_id)
         return names
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A failed attempt of a request: why, and whether repeating it is safe."""
+
+    failure: str
+    retry: bool
+    status: int | None = None
+    retry_after: float | None = None
+    cause: BaseException | None = None
+
+
+def _unseen(items: list[dict[str, Any]], seen: set[str]) -> list[dict[str, Any]]:
+    """Records not seen on an earlier page (an insert while paging shifts records)."""
+    fresh = []
+    for item in items:
+        record_id = item.get("id")
+        if isinstance(record_id, str):
+            if record_id in seen:
+                continue
+            seen.add(record_id)
+        fresh.append(item)
+    return fresh
+
+
+def _last_page(items: list[dict[str, Any]], page: int, per_page: int, total: int | None) -> bool:
+    if not items:
+        return True
+    return len(items) < per_page if total is None else page >= total
 
 
 def _retry_after(value: str | None) -> float | None:

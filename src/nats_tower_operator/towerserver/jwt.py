@@ -238,7 +238,7 @@ def _system_exports() -> list[dict[str, Any]]:
     ]
 
 
-def account_jwt(
+def account_jwt(  # noqa: PLR0913 - keyword-only claims of an account JWT
     *,
     signer: NKey,
     account_public_key: str,
@@ -277,7 +277,7 @@ def account_jwt(
     return _encode(claims, signer)
 
 
-def update_account_jwt(
+def update_account_jwt(  # noqa: PLR0913 - keyword-only changes to an account JWT
     token: str,
     *,
     signer: NKey,
@@ -332,7 +332,7 @@ def _signing_key(entry: object) -> str | None:
     return None
 
 
-def user_jwt(
+def user_jwt(  # noqa: PLR0913 - keyword-only claims of a user JWT
     *,
     user_public_key: str,
     name: str,

@@ -52,7 +52,7 @@ def _free_port(host: str) -> int:
 class PocketBase:
     """One ``pocketbase serve`` process over ``data_dir``."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only process options
         self,
         *,
         data_dir: Path,

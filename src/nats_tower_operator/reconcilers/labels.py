@@ -47,6 +47,7 @@ class Reason:
 
     MISSING_INSTALLATION_LABEL: Final = "MissingInstallationLabel"
     INVALID_INSTALLATION_LABEL: Final = "InvalidInstallationLabel"
+    # The Go operator's; this operator says the default inside the Created Event instead.
     DEFAULT_INSTALLATION: Final = "DefaultInstallation"
     MISSING_ACCOUNT_LABEL: Final = "MissingAccountLabel"
     MISSING_ROLE_LABEL: Final = "MissingRoleLabel"

@@ -28,6 +28,7 @@ from nats_tower_operator.reconcilers.consumers import ConsumerIndex, slim_consum
 from nats_tower_operator.reconcilers.credential import CredentialReconciler
 from nats_tower_operator.reconcilers.labels import MANAGED_SECRET_LABEL_VALUE, SECRET_LABEL
 from nats_tower_operator.reconcilers.plan import Policy
+from nats_tower_operator.reconcilers.quota import NamespaceQuota
 from nats_tower_operator.reconcilers.resync import Resync, consumer_handler, secret_handler
 from nats_tower_operator.reconcilers.secretdoc import summarize_secret
 from nats_tower_operator.reconcilers.sweep import OrphanSweeper
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 RETRY_BASE, RETRY_CAP = 0.1, 60.0
 #: The controller's overall retry budget (token bucket), as client-go's default limiter.
 RETRY_QPS, RETRY_BURST = 50.0, 300
+#: Managed Secrets listed per request (each may carry up to 1 MiB of data).
+SECRET_PAGE_SIZE = 20
 
 
 @dataclass
@@ -206,6 +209,9 @@ def _informers(
         namespace=settings.namespace,
         label_selector=f"{SECRET_LABEL}={MANAGED_SECRET_LABEL_VALUE}",
         transform=summarize_secret,
+        # Secrets arrive with their data (up to 1 MiB each): small pages, each summarised
+        # as it arrives, bound what a list of hostile Secrets can hold at once.
+        page_size=SECRET_PAGE_SIZE,
     )
     return pods, accounts, secrets
 
@@ -241,6 +247,11 @@ def build_operator(
     def consumers_synced() -> bool:
         return all(i.synced.is_set() for i in consumer_informers)
 
+    quota = NamespaceQuota(
+        max_credentials=settings.max_credentials_per_namespace,
+        per_minute=settings.user_changes_per_minute,
+        burst=settings.user_changes_burst,
+    )
     reconciler = CredentialReconciler(
         kube=kube,
         issuer=issuer,
@@ -249,6 +260,7 @@ def build_operator(
         secrets=secrets.store.get,
         consumers_synced=consumers_synced,
         policy=policy,
+        quota=quota,
         on_event=metrics.inc_event,
     )
     controller = Controller(
@@ -272,7 +284,7 @@ def build_operator(
             )
         )
     secrets.add_handler(
-        secret_handler(reconciler, controller.enqueue, on_count=metrics.set_managed_secrets)
+        secret_handler(reconciler, controller.enqueue, quota, on_count=metrics.set_managed_secrets)
     )
     sweeper = OrphanSweeper(
         issuer=issuer,

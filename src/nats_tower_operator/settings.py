@@ -116,6 +116,9 @@ class Settings:
     access_retry_interval: float = 30.0
     revoke_grace_period: float = 600.0
     renew_fraction: float = 2.0 / 3.0
+    max_credentials_per_namespace: int = 500
+    user_changes_per_minute: float = 60.0
+    user_changes_burst: int = 200
     health_host: str = "0.0.0.0"
     health_port: int = 8080
     log_format: LogFormat = "text"
@@ -318,6 +321,22 @@ VARIABLES: tuple[Variable, ...] = (
         "NATS_TOWER_ACCESS_RETRY_INTERVAL", "access_retry_interval", 30.0, _number(0.1),
         "seconds between retries when Tower says \"not linked\", \"no such account\", etc.",
         "`30`",
+    ),
+    Variable(
+        "NATS_TOWER_MAX_CREDENTIALS_PER_NAMESPACE", "max_credentials_per_namespace", 500,
+        _integer(1),
+        "managed Secrets (so Tower users) one namespace may have; more get "
+        "`CredentialQuotaExceeded`", "`500`",
+    ),
+    Variable(
+        "NATS_TOWER_USER_CHANGES_PER_MINUTE", "user_changes_per_minute", 60.0, _number(0.1),
+        "Tower users one namespace may create or revoke per minute (each revocation stays in "
+        "the account JWT); more wait their turn (`UserChangesRateLimited`)", "`60`",
+    ),
+    Variable(
+        "NATS_TOWER_USER_CHANGES_BURST", "user_changes_burst", 200, _integer(1),
+        "user creations/revocations one namespace may make at once before the rate applies",
+        "`200`",
     ),
     Variable(
         "NATS_TOWER_WORKERS", "workers", 8, _integer(1),

@@ -140,15 +140,16 @@ CASES: dict[str, Case] = {
         ),
         message_parts=("a..b",),
     ),
+    # A tenant is told the same for an account that does not exist as for one it may not use.
     "account-not-found": Case(
-        Reason.ACCOUNT_NOT_FOUND,
+        Reason.ACCESS_NOT_ALLOWED,
         _pods(labelled_pod("p", secret="creds", account="nosuch")),
-        message_parts=("nosuch",),
+        message_parts=("nosuch", "default", "sandbox-cluster", "or does not exist"),
     ),
     "access-not-allowed": Case(
         Reason.ACCESS_NOT_ALLOWED,
         _unlinked_account,
-        message_parts=("unlinked", "default", "sandbox-cluster"),
+        message_parts=("unlinked", "default", "sandbox-cluster", "or does not exist"),
     ),
     "secret-not-owned": Case(Reason.SECRET_NOT_OWNED, _foreign_secret, secrets=()),
     "role-not-found": Case(

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -192,7 +192,7 @@ class KubeClient:
             get_request(resource, name, namespace=namespace, metadata_only=metadata_only)
         )
 
-    async def list(
+    async def list(  # noqa: PLR0913 - keyword-only list parameters of the Kubernetes API
         self,
         resource: Resource,
         *,
@@ -201,10 +201,13 @@ class KubeClient:
         field_selector: str | None = None,
         limit: int = 500,
         metadata_only: bool = False,
+        transform: Callable[[JSON], JSON] | None = None,
     ) -> ObjectList:
         """List all matching objects, following ``continue`` tokens.
 
-        If a continue token expires (410) mid-way, the list restarts from the beginning once.
+        ``transform`` is applied to each page's items as the page arrives, so a list of big
+        objects (Secrets with data) holds at most one page of them at a time. If a continue
+        token expires (410) mid-way, the list restarts from the beginning once.
         """
         items: _Items = []
         token: str | None = None
@@ -231,7 +234,8 @@ class KubeClient:
                 restarted, items, token = True, [], None
                 continue
             page, resource_version, token = list_page(resource, data)
-            items.extend(page)
+            del data
+            items.extend(map(transform, page) if transform is not None else page)
             if token is None:
                 return ObjectList(items=items, resource_version=resource_version)
 

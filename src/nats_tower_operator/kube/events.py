@@ -38,15 +38,26 @@ class _Aggregate:
     namespace: str
     count: int
     last_seen: float
+    last_written: float
+
+
+@dataclass(slots=True)
+class _Budget:
+    tokens: float
+    updated: float
 
 
 class EventRecorder:
     """Write Events for reconcilers; failures are logged, never raised.
 
     An event identical to one recorded for the same object within ``aggregate_window``
-    seconds increments that event's ``count`` (merge patch) instead of creating a new
-    one. At most ``max_events_per_object`` new events are created per object per
-    ``spam_window`` seconds; the rest are dropped.
+    seconds increments that event's ``count`` instead of creating a new one; the new count
+    is written (merge patch) at most once per ``repeat_interval``. At most
+    ``max_events_per_object`` new events are created per object per ``spam_window``
+    seconds. Every write (create or patch) also takes a token from its namespace's bucket
+    (``namespace_rate`` per second, ``namespace_burst`` at most), so one namespace cannot
+    spend more than its share of the operator's API budget on Events; what is over budget
+    is dropped (a repeat's count is kept and written with the next repeat).
     """
 
     def __init__(  # noqa: PLR0913 - keyword-only recorder options
@@ -58,6 +69,9 @@ class EventRecorder:
         max_events_per_object: int = 25,
         spam_window: float = 300.0,
         aggregate_window: float = 600.0,
+        repeat_interval: float = 10.0,
+        namespace_rate: float = 1.0,
+        namespace_burst: int = 25,
         cache_size: int = 4096,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -67,11 +81,36 @@ class EventRecorder:
         self._max_per_object = max_events_per_object
         self._spam_window = spam_window
         self._aggregate_window = aggregate_window
+        self._repeat_interval = repeat_interval
+        self._namespace_rate = namespace_rate
+        self._namespace_burst = namespace_burst
         self._cache_size = cache_size
         self._clock = clock
         self._aggregates: OrderedDict[tuple[str, str, str, str], _Aggregate] = OrderedDict()
         self._recent: OrderedDict[str, deque[float]] = OrderedDict()
+        self._budgets: OrderedDict[str, _Budget] = OrderedDict()
         self._last_stamp = 0
+        #: Events (new or repeats) not written because their namespace was over budget.
+        self.dropped = 0
+
+    def _afford(self, namespace: str, now: float) -> bool:
+        """Take one write from ``namespace``'s token bucket, if it has one."""
+        budget = self._budgets.get(namespace)
+        if budget is None:
+            budget = self._budgets[namespace] = _Budget(float(self._namespace_burst), now)
+            if len(self._budgets) > self._cache_size:
+                self._budgets.popitem(last=False)
+        self._budgets.move_to_end(namespace)
+        budget.tokens = min(
+            float(self._namespace_burst),
+            budget.tokens + (now - budget.updated) * self._namespace_rate,
+        )
+        budget.updated = now
+        if budget.tokens < 1.0:
+            self.dropped += 1
+            return False
+        budget.tokens -= 1.0
+        return True
 
     async def record(
         self, involved: Mapping[str, Any], type_: EventType, reason: str, message: str
@@ -109,6 +148,28 @@ class EventRecorder:
         recent.append(now)
         return True
 
+    async def _repeat(
+        self, key: tuple[str, str, str, str], aggregate: _Aggregate, namespace: str, now: float
+    ) -> bool:
+        """Count a repeat (written now or with a later one); False: the Event is gone."""
+        aggregate.count += 1
+        aggregate.last_seen = now
+        self._aggregates.move_to_end(key)
+        if now - aggregate.last_written < self._repeat_interval or not self._afford(namespace, now):
+            return True
+        try:
+            await self._client.patch(
+                EVENTS,
+                aggregate.name,
+                {"count": aggregate.count, "lastTimestamp": _timestamp(now)},
+                namespace=aggregate.namespace,
+            )
+        except NotFound:
+            del self._aggregates[key]
+            return False
+        aggregate.last_written = now
+        return True
+
     def _event_name(self, object_name: str, now: float) -> str:
         stamp = max(int(now * 1e9), self._last_stamp + 1)
         self._last_stamp = stamp
@@ -132,25 +193,13 @@ class EventRecorder:
         key = (object_key, type_, reason, message)
 
         aggregate = self._aggregates.get(key)
-        if aggregate is not None and now - aggregate.last_seen <= self._aggregate_window:
-            try:
-                await self._client.patch(
-                    EVENTS,
-                    aggregate.name,
-                    {"count": aggregate.count + 1, "lastTimestamp": _timestamp(now)},
-                    namespace=aggregate.namespace,
-                )
-            except NotFound:
-                del self._aggregates[key]
-            else:
-                aggregate.count += 1
-                aggregate.last_seen = now
-                self._aggregates.move_to_end(key)
-                return
+        recent = aggregate is not None and now - aggregate.last_seen <= self._aggregate_window
+        if recent and aggregate is not None and await self._repeat(key, aggregate, namespace, now):
+            return
 
-        if not self._allow_new(object_key, now):
+        if not self._allow_new(object_key, now) or not self._afford(namespace, now):
             logger.debug(
-                "event dropped by the spam filter",
+                "event dropped by the spam filter or the namespace's budget",
                 extra={"object": f"{namespace}/{name}", "reason": reason},
             )
             return
@@ -185,7 +234,7 @@ class EventRecorder:
             "count": 1,
         }
         await self._client.create(EVENTS, body, namespace=namespace)
-        self._aggregates[key] = _Aggregate(event_name, namespace, 1, now)
+        self._aggregates[key] = _Aggregate(event_name, namespace, 1, now, now)
         self._aggregates.move_to_end(key)
         if len(self._aggregates) > self._cache_size:
             self._aggregates.popitem(last=False)

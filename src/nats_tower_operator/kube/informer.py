@@ -27,7 +27,7 @@ from .errors import (
 from .models import JSON, WatchEvent
 from .resources import Resource
 from .retry import backoff_delay
-from .store import Key, Store, object_key
+from .store import Store, object_key
 
 __all__ = ["Handler", "Informer", "Transform"]
 
@@ -66,6 +66,7 @@ class Informer:
         resync_backoff_cap: float = 30.0,
         not_served_poll_interval: float = 10.0,
         watch_timeout_seconds: int = 300,
+        page_size: int = 500,
         name: str | None = None,
     ) -> None:
         self.client = client
@@ -81,6 +82,7 @@ class Informer:
         self._backoff_cap = resync_backoff_cap
         self._poll_interval = not_served_poll_interval
         self._watch_timeout = watch_timeout_seconds
+        self._page_size = page_size
         self._handlers: list[Handler] = []
         self._served = True
         self._rv = ""
@@ -180,6 +182,14 @@ class Informer:
             )
         return self._transform(slim) if self._transform is not None else slim
 
+    def _slim_or_none(self, obj: JSON) -> JSON:
+        """:meth:`_slim` for a list item; a malformed one becomes ``{}`` (skipped)."""
+        try:
+            return self._slim(obj)
+        except MalformedWatchEvent as exc:
+            logger.warning("skipping malformed list item", extra=self._extra(error=exc.message))
+            return {}
+
     def _emit(self, type_: str, obj: JSON, old: JSON | None) -> None:
         for handler in self._handlers:
             try:
@@ -198,6 +208,9 @@ class Informer:
                 label_selector=self.label_selector,
                 field_selector=self.field_selector,
                 metadata_only=self.metadata_only,
+                limit=self._page_size,
+                # Each page is slimmed as it arrives: big objects never pile up.
+                transform=self._slim_or_none,
             )
         except NotFound:
             if self._served:
@@ -211,13 +224,7 @@ class Informer:
                 self._emit(*change)
             self.synced.set()
             return False
-        entries: list[tuple[Key, JSON]] = []
-        for item in result.items:
-            try:
-                slim = self._slim(item)
-                entries.append((object_key(slim), slim))
-            except MalformedWatchEvent as exc:
-                logger.warning("skipping malformed list item", extra=self._extra(error=exc.message))
+        entries = [(object_key(slim), slim) for slim in result.items if slim]
         self._served = True
         self._rv = result.resource_version
         self._failures = 0

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from nats_tower_operator.reconcile import Request
-from nats_tower_operator.reconcilers.desired import Consumer
+from nats_tower_operator.reconcilers.desired import MAX_VALUE, TOO_LARGE, Consumer
 from nats_tower_operator.reconcilers.labels import PREFIX, SECRET_LABEL
 
 __all__ = ["ConsumerIndex", "consumer_from_object", "slim_consumer"]
@@ -34,9 +34,10 @@ def _ours(values: object) -> dict[str, str]:
     if not isinstance(values, Mapping):
         return {}
     # Keys and most values (account, installation, role) repeat across thousands of
-    # objects: interned, each is stored once.
+    # objects: interned, each is stored once. A value over MAX_VALUE is never kept: a
+    # marker stands for it, and the consumer is told (desired.py).
     return {
-        sys.intern(str(k)): sys.intern(str(v))
+        sys.intern(str(k)): sys.intern(str(v)) if len(str(v)) <= MAX_VALUE else TOO_LARGE
         for k, v in values.items()
         if str(k).startswith(PREFIX)
     }

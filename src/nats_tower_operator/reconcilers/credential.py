@@ -48,10 +48,12 @@ from nats_tower_operator.reconcilers.labels import (
     Reason,
 )
 from nats_tower_operator.reconcilers.notify import Notifier
+from nats_tower_operator.reconcilers.quota import NamespaceQuota
 from nats_tower_operator.reconcilers.secretdoc import (
     Issued,
     Ownership,
     SecretState,
+    belongs_to,
     format_time,
     ownership,
     read_secret,
@@ -60,11 +62,14 @@ from nats_tower_operator.reconcilers.secretdoc import (
     user_name,
 )
 from nats_tower_operator.tower import (
+    AccessNotAllowed,
     CredentialIssuer,
     CredentialSpec,
+    Role,
     RoleSpec,
     TowerError,
     TowerUnauthorized,
+    User,
     is_record_id,
 )
 
@@ -124,6 +129,7 @@ class CredentialReconciler:
         secrets: SecretLookup,
         consumers_synced: Callable[[], bool],
         policy: p.Policy,
+        quota: NamespaceQuota | None = None,
         on_event: Callable[[str, str], None] | None = None,
         on_outcome: Callable[[Request, Outcome], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -135,6 +141,7 @@ class CredentialReconciler:
         self._secrets = secrets
         self._consumers_synced = consumers_synced
         self._policy = policy
+        self._quota = quota or NamespaceQuota()
         self._on_outcome = on_outcome
         self._clock = clock
         self._started = clock()
@@ -187,6 +194,7 @@ class CredentialReconciler:
     async def _read(self, request: Request, live: SecretState | None) -> _Pass:
         consumers = self._consumers.for_secret(request.namespace, request.name)
         valid: list[tuple[rules.Consumer, rules.Desired]] = []
+        invalid: dict[tuple[str, str], list[rules.Consumer]] = {}
         for consumer in consumers:
             verdict = rules.desired_for(
                 consumer,
@@ -194,9 +202,12 @@ class CredentialReconciler:
                 allowed_installations=self._policy.allowed_installations,
             )
             if isinstance(verdict, rules.Invalid):
-                await self._tell.warn([consumer], verdict.reason, verdict.message)
+                invalid.setdefault((verdict.reason, verdict.message), []).append(consumer)
             else:
                 valid.append((consumer, verdict))
+        # Capped like valid consumers: a thousand invalid pods are told as ten.
+        for (reason, message), told in invalid.items():
+            await self._tell.warn(told, reason, message)
         wish = rules.combine(valid)
         if isinstance(wish, rules.Conflict):
             await self._tell.warn([c for c, _ in valid], Reason.CONFLICTING_CONSUMERS, wish.message)
@@ -246,13 +257,29 @@ class CredentialReconciler:
                 wish.installation, wish.account, namespace
             ):
                 return p.TowerFacts(user=None, unlinked=True)
+        else:
+            # Writing a user's creds needs the link, as issuing one does (cached).
+            if not await issuer.access_allowed(wish.installation, wish.account, namespace):
+                raise AccessNotAllowed(self._policy.cluster_id, namespace, wish.account)
         user = await issuer.lookup_user(action.ownership.user_id)
+        if user is not None and not await self._owns(request, wish, user):
+            log.warning(
+                "%s: %s", Reason.OWNERSHIP_MISMATCH, p.FOREIGN_USER, extra={"secret": str(request)}
+            )
+            return p.TowerFacts(user=None, foreign=True)
         urls = await issuer.installation_urls(wish.installation) if user else ()
         return p.TowerFacts(user=user, urls=tuple(urls))
 
+    async def _owns(self, request: Request, wish: rules.Desired, user: User) -> bool:
+        """Whether ``user`` is this Secret's own: its name and the wanted account (Tower's)."""
+        if not belongs_to(user.name, self._policy.cluster_id, request.namespace, request.name):
+            return False
+        account = await self._issuer.account(wish.installation, wish.account)
+        return user.account_id == account.id
+
     # ------------------------------------------------------------------ act
 
-    async def _act(self, step: _Pass, action: p.Action) -> Outcome:  # noqa: C901, PLR0911 - one case per action of the plan
+    async def _act(self, step: _Pass, action: p.Action) -> Outcome:  # noqa: C901, PLR0911, PLR0912 - one case per action of the plan
         name = type(action).__name__
         match action:
             case p.Wait(after=after, verified=verified):
@@ -263,12 +290,16 @@ class CredentialReconciler:
                 await self._tell_not_owned(step)
                 return Outcome(Result(requeue_after=after), name)
             case p.Issue():
-                return await self._issue(step, action)
+                return await self._within_quota(step, action) or await self._issue(step, action)
             case p.Rewrite():
                 return await self._rewrite(step, action)
             case p.RevokePrevious(user_id=user_id):
+                if (wait := await self._within_rate(step)) is not None:
+                    return wait
                 await self._revoke_previous(step, user_id)
             case p.RevokeUser(ownership=own):
+                if (wait := await self._within_rate(step)) is not None:
+                    return wait
                 await self._revoke_tombstone(step.request, own)
             case p.MarkOrphaned(since=since, after=after):
                 # Kubernetes times have whole seconds: round up so the grace is never shorter.
@@ -282,15 +313,49 @@ class CredentialReconciler:
             case p.ClearOrphaned():
                 await self._patch(step, {ORPHANED_SINCE_ANNOTATION: None})
             case p.RevokeAndDelete():
-                return await self._revoke_and_delete(step, action)
+                return await self._within_rate(step) or await self._revoke_and_delete(step, action)
             case _:  # pragma: no cover - Verify/Restore are planned away above
                 raise AssertionError(f"unexpected action {name}")
         after = None if isinstance(action, p.RevokeUser) else p.AT_ONCE
         return Outcome(Result(requeue_after=after), name)
 
+    async def _within_quota(self, step: _Pass, action: p.Issue) -> Outcome | None:
+        """None when ``action`` may go ahead; else the Warning is told and a wait returned."""
+        namespace = step.request.namespace
+        new_secret = action.base is None or action.base.ownership is None
+        if new_secret and self._quota.full(namespace):
+            await self._tell.warn(
+                step.targets,
+                Reason.CREDENTIAL_QUOTA_EXCEEDED,
+                f"namespace {namespace} already has {self._quota.max_credentials} credentials "
+                "managed by this operator (NATS_TOWER_MAX_CREDENTIALS_PER_NAMESPACE); delete "
+                "unused ones, or ask the operator's admins for a higher quota",
+            )
+            after = self._policy.access_retry_interval * p.NOT_OWNED_RETRY_FACTOR
+            return Outcome(Result(requeue_after=after), "Wait")
+        return await self._within_rate(step)
+
+    async def _within_rate(self, step: _Pass) -> Outcome | None:
+        """None when the namespace may create or revoke a user now; else wait for a token."""
+        delay = self._quota.take(step.request.namespace)
+        if not delay:
+            return None
+        message = (
+            f"namespace {step.request.namespace} creates or revokes NATS users faster than "
+            f"{self._quota.per_minute:g} a minute (NATS_TOWER_USER_CHANGES_PER_MINUTE); this "
+            "change waits its turn"
+        )
+        if step.targets:
+            await self._tell.warn(step.targets, Reason.RATE_LIMITED, message)
+        elif step.obs.secret is not None:
+            await self._tell.on_secret(step.obs.secret, Reason.RATE_LIMITED, "Warning", message)
+        return Outcome(Result(requeue_after=delay + p.LOOK_AGAIN_SLACK), "Wait")
+
     async def _issue(self, step: _Pass, action: p.Issue) -> Outcome:
         wish, request = step.wish, step.request
         assert wish is not None
+        if action.warning:
+            await self._tell.warn(step.targets, Reason.OWNERSHIP_MISMATCH, action.warning)
         try:
             cred = await self._issuer.issue(self._spec(step, wish, action.generation))
             if cred.role_mismatch:
@@ -320,6 +385,8 @@ class CredentialReconciler:
             return await self._found_existing(step, cred.user_id if cred.created else None)
         self._verified.put(str(request), self._clock())
         await self._tell.normal(step.targets, action.reason, _issued_message(step, wish, action))
+        if cred.role_differs is not None:
+            await self._tell_role_differs(step, cred.role_differs)
         log.info(
             "credential %s",
             _VERBS.get(action.reason, "updated"),
@@ -388,21 +455,26 @@ class CredentialReconciler:
     async def _write(
         self, step: _Pass, issued: Issued, base: SecretState | None, extra: Mapping[str, str]
     ) -> None:
-        request = step.request
+        request, ns = step.request, step.request.namespace
+        # A replace keeps what others put on the Secret (labels, annotations), which the
+        # cache does not hold: read the live metadata, but only if it is still the version
+        # this pass decided on (the resourceVersion precondition turns any change into a 409).
+        live = None if base is None else await self._kube.get(SECRETS, request.name, namespace=ns)
         body = render_secret(
-            namespace=request.namespace,
+            namespace=ns,
             name=request.name,
             issued=issued,
             cluster_id=self._policy.cluster_id,
             now=self._clock(),
-            base=base.summary if base is not None else None,
+            base=live,
         )
         body["metadata"]["annotations"].update(extra)
         try:
             if base is None:
-                await self._kube.create(SECRETS, body, namespace=request.namespace)
+                await self._kube.create(SECRETS, body, namespace=ns)
             else:
-                await self._kube.replace(SECRETS, request.name, body, namespace=request.namespace)
+                body["metadata"]["resourceVersion"] = base.metadata.get("resourceVersion")
+                await self._kube.replace(SECRETS, request.name, body, namespace=ns)
         except (Invalid, Forbidden) as exc:
             await self._tell.warn(
                 step.targets,
@@ -415,21 +487,41 @@ class CredentialReconciler:
 
     # ------------------------------------------------------------------ revocation
 
+    async def _revoke_own(self, request: Request, user_id: str) -> str:
+        """Revoke ``user_id`` if Tower says it is this Secret's own user.
+
+        Returns "revoked", "gone" (proven already deleted) or "foreign" (not revoked: the id
+        came from an annotation anyone with write access to the Secret can set).
+        """
+        user = await self._issuer.lookup_user(user_id)
+        if user is None:
+            return "gone"
+        if not belongs_to(user.name, self._policy.cluster_id, request.namespace, request.name):
+            log.warning(
+                "%s: a recorded user is not this Secret's own; it is not revoked",
+                Reason.OWNERSHIP_MISMATCH,
+                extra={"secret": str(request)},
+            )
+            return "foreign"
+        await self._issuer.revoke(user_id)
+        self._revoked.put(user_id, True)
+        return "revoked"
+
     async def _revoke_previous(self, step: _Pass, user_id: str | None) -> None:
         """A replaced user is revoked only once its successor is stored in the Secret."""
         if user_id is None:
             log.warning(
                 "ignoring a malformed replaced-user annotation", extra={"secret": str(step.request)}
             )
+        elif await self._revoke_own(step.request, user_id) == "foreign":
+            await self._tell.warn(step.targets, Reason.OWNERSHIP_MISMATCH, p.FOREIGN_USER)
         else:
-            await self._issuer.revoke(user_id)
             log.info("replaced credential revoked", extra={"secret": str(step.request)})
         await self._patch(step, {PREVIOUS_USER_ANNOTATION: None})
 
     async def _revoke_tombstone(self, request: Request, own: Ownership) -> None:
         """Deleted while nothing used it: nothing can mount it any more."""
-        await self._issuer.revoke(own.user_id)  # on failure the tombstone stays for a retry
-        self._revoked.put(own.user_id, True)
+        await self._revoke_own(request, own.user_id)  # on failure the tombstone stays
         self._tombstones.pop(str(request), None)
         log.info("credential of a deleted, unused Secret revoked", extra={"secret": str(request)})
 
@@ -447,9 +539,10 @@ class CredentialReconciler:
         previous = secret.previous_user if is_record_id(secret.previous_user) else None
         try:
             for user_id in (own.user_id, previous):
-                if user_id:
-                    await self._issuer.revoke(user_id)
-                    self._revoked.put(user_id, True)
+                if user_id and await self._revoke_own(request, user_id) == "foreign":
+                    await self._tell.on_secret(
+                        secret, Reason.OWNERSHIP_MISMATCH, "Warning", p.FOREIGN_USER
+                    )
         except TowerUnauthorized:
             if action.cause == "unlinked":
                 raise
@@ -491,6 +584,20 @@ class CredentialReconciler:
         }
         await self._kube.patch(SECRETS, step.request.name, patch, namespace=step.request.namespace)
 
+    async def _tell_role_differs(self, step: _Pass, role: Role) -> None:
+        def listed(subjects: tuple[str, ...]) -> str:
+            return ", ".join(subjects[:8]) + (", ..." if len(subjects) > 8 else "") or "none"
+
+        await self._tell.warn(
+            step.targets,
+            Reason.ROLE_SUBJECTS_DIFFER,
+            f"role {role.role!r} already exists in NATS Tower with publish "
+            f"[{listed(role.publish)}] and subscribe [{listed(role.subscribe)}]; the "
+            "credential has the role's subjects, "
+            "not the annotations' (they only define a role that does not exist yet). Change "
+            "the role in NATS Tower, or name a new role",
+        )
+
     async def _tell_not_owned(self, step: _Pass) -> None:
         await self._tell.warn(
             step.targets,
@@ -505,6 +612,8 @@ class CredentialReconciler:
         failure = explain(
             exc, step.wish, cluster_id=self._policy.cluster_id, namespace=step.request.namespace
         )
+        # The operator's log says what Tower said; the Event may say less (see failures.py).
+        log.info("Tower: %s", exc.message, extra={"secret": str(step.request)})
         await self._tell.warn(step.targets, failure.reason, failure.message)
         if failure.retry == "retry":
             raise exc

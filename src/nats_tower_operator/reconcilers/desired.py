@@ -24,6 +24,8 @@ from nats_tower_operator.reconcilers.labels import (
 )
 
 __all__ = [
+    "MAX_VALUE",
+    "TOO_LARGE",
     "Conflict",
     "Consumer",
     "Desired",
@@ -41,6 +43,10 @@ _INSTALLATION = re.compile(r"^O[A-Z2-7]{55}$")
 _NAME_TEXT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")
 MAX_SUBJECTS = 256
 MAX_SUBJECT_LENGTH = 1024
+#: The longest value of a nats-tower.com/ label or annotation the operator keeps (bytes of
+#: text): bigger ones are replaced by TOO_LARGE in the cache and refused with an Event.
+MAX_VALUE = 4096
+TOO_LARGE = "\x00too-large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,13 +194,69 @@ def _role(consumer: Consumer) -> RoleWish | Invalid | None:
     return RoleWish(name=role, publish=publish, subscribe=subscribe)
 
 
-def desired_for(  # noqa: PLR0911 - one return per validation rule, in the order users fix them
+def _too_large(consumer: Consumer) -> Invalid | None:
+    for key, value in consumer.annotations.items():
+        if value == TOO_LARGE:
+            return Invalid(
+                Reason.ANNOTATION_TOO_LARGE,
+                f"annotation {key} is longer than {MAX_VALUE} characters; it is ignored",
+            )
+    return None
+
+
+def _installation(
+    consumer: Consumer, default: str | None, allowed: frozenset[str]
+) -> tuple[str, bool] | Invalid:
+    """The installation the consumer wants, and whether it is the default."""
+    labelled = consumer.labels.get(INSTALLATION_LABEL, "").strip()
+    if labelled:
+        if not _INSTALLATION.match(labelled) or labelled not in allowed:
+            return Invalid(
+                Reason.INVALID_INSTALLATION_LABEL,
+                f"installation {labelled[:64]!r} is not one of the installations this "
+                "operator is allowed to use (see its installations.yaml)",
+            )
+        return labelled, False
+    if default:
+        return default, True
+    return Invalid(
+        Reason.MISSING_INSTALLATION_LABEL,
+        f"label {INSTALLATION_LABEL} is missing and the operator has no "
+        "NATS_TOWER_DEFAULT_INSTALLATION",
+    )
+
+
+def _account(consumer: Consumer) -> str | Invalid:
+    """The account: a NACK Account's own name, a pod's account label."""
+    if consumer.kind == "Account":
+        return consumer.name
+    account = consumer.labels.get(ACCOUNT_LABEL, "").strip()
+    if not account:
+        return Invalid(
+            Reason.MISSING_ACCOUNT_LABEL,
+            f"label {ACCOUNT_LABEL} is missing: it names the NATS Tower account to use",
+        )
+    if not _NAME_TEXT.match(account):
+        return Invalid(
+            Reason.INVALID_ACCOUNT_LABEL, f"account {account[:64]!r} is not a valid name"
+        )
+    return account
+
+
+def desired_for(  # noqa: PLR0911 - one return per rule, in the order users fix them
     consumer: Consumer,
     *,
     default_installation: str | None,
     allowed_installations: frozenset[str],
 ) -> Desired | Invalid:
-    """Validate one consumer's labels and say which credential it wants."""
+    """Validate one consumer's labels and say which credential it wants.
+
+    The rules run in the order a user fixes them: annotation size, Secret name,
+    installation, account, credential type, role.
+    """
+    too_large = _too_large(consumer)
+    if too_large is not None:
+        return too_large
     secret = consumer.secret_name
     if not is_secret_name(secret):
         return Invalid(
@@ -202,52 +264,24 @@ def desired_for(  # noqa: PLR0911 - one return per validation rule, in the order
             f"{SECRET_LABEL}={secret[:64]!r} is not a valid Secret name "
             "(lowercase letters, digits, '-' and '.', starting and ending alphanumeric)",
         )
-
-    labelled = consumer.labels.get(INSTALLATION_LABEL, "").strip()
-    if labelled:
-        if not _INSTALLATION.match(labelled) or labelled not in allowed_installations:
-            return Invalid(
-                Reason.INVALID_INSTALLATION_LABEL,
-                f"installation {labelled[:64]!r} is not one of the installations this "
-                "operator is allowed to use (see its installations.yaml)",
-            )
-        installation, defaulted = labelled, False
-    elif default_installation:
-        installation, defaulted = default_installation, True
-    else:
-        return Invalid(
-            Reason.MISSING_INSTALLATION_LABEL,
-            f"label {INSTALLATION_LABEL} is missing and the operator has no "
-            "NATS_TOWER_DEFAULT_INSTALLATION",
-        )
-
-    if consumer.kind == "Account":
-        account = consumer.name
-    else:
-        account = consumer.labels.get(ACCOUNT_LABEL, "").strip()
-        if not account:
-            return Invalid(
-                Reason.MISSING_ACCOUNT_LABEL,
-                f"label {ACCOUNT_LABEL} is missing: it names the NATS Tower account to use",
-            )
-        if not _NAME_TEXT.match(account):
-            return Invalid(
-                Reason.INVALID_ACCOUNT_LABEL, f"account {account[:64]!r} is not a valid name"
-            )
-
+    installation = _installation(consumer, default_installation, allowed_installations)
+    if isinstance(installation, Invalid):
+        return installation
+    account = _account(consumer)
+    if isinstance(account, Invalid):
+        return account
     credential_type = consumer.labels.get(CREDENTIAL_TYPE_LABEL, "").strip() or "user"
     if credential_type != "user":
         return Invalid(
             Reason.INVALID_CREDENTIAL_TYPE,
             f"credential type {credential_type[:32]!r} is not supported (only 'user')",
         )
-
     role = _role(consumer)
     if isinstance(role, Invalid):
         return role
     return Desired(
-        installation=installation,
-        installation_defaulted=defaulted,
+        installation=installation[0],
+        installation_defaulted=installation[1],
         account=account,
         credential_type=credential_type,
         role=role,

@@ -39,11 +39,15 @@ class Failure:
 
 
 def access_message(cluster_id: str, wish: Desired, namespace: str) -> str:
-    """The message that tells an account owner exactly which link to add in Tower."""
+    """The message that tells an account owner exactly which link to add in Tower.
+
+    The same words whether the account is not linked or does not exist at all: a tenant
+    must not learn which accounts exist that its namespace may not use.
+    """
     return (
         f"account {wish.account!r} is not linked to namespace {namespace!r} of cluster "
-        f"{cluster_id!r}: an account owner must allow this cluster and namespace in NATS "
-        "Tower (account settings, Kubernetes access)"
+        f"{cluster_id!r} (or does not exist): an account owner must allow this cluster and "
+        "namespace in NATS Tower (account settings, Kubernetes access)"
     )
 
 
@@ -65,12 +69,10 @@ FAILURES: tuple[tuple[type[TowerError], str, Retry, _Describe], ...] = (
         ),
     ),
     (
-        AccountNotFound,
-        Reason.ACCOUNT_NOT_FOUND,
+        AccountNotFound,  # told like "not linked": existence is not for tenants to probe
+        Reason.ACCESS_NOT_ALLOWED,
         "later",
-        lambda exc, wish, cluster, namespace: (
-            f"account {wish.account!r} does not exist in installation {wish.installation}"
-        ),
+        lambda exc, wish, cluster, namespace: access_message(cluster, wish, namespace),
     ),
     (RoleNotFound, Reason.ROLE_NOT_FOUND, "later", lambda exc, *_: exc.message),
     (

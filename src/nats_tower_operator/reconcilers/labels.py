@@ -73,3 +73,8 @@ class Reason:
     REVOKED: Final = "Revoked"
     REISSUED: Final = "Reissued"
     TOWER_TOKEN_REFUSED: Final = "TowerTokenRefused"
+    OWNERSHIP_MISMATCH: Final = "OwnershipMismatch"
+    ROLE_SUBJECTS_DIFFER: Final = "RoleSubjectsDiffer"
+    ANNOTATION_TOO_LARGE: Final = "AnnotationTooLarge"
+    CREDENTIAL_QUOTA_EXCEEDED: Final = "CredentialQuotaExceeded"
+    RATE_LIMITED: Final = "UserChangesRateLimited"

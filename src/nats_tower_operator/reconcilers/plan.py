@@ -36,6 +36,7 @@ With Tower's facts:
 
 ======================================  ==========================================  =========
 Verify: link proven removed             :class:`RevokeAndDelete` + access Event     ACCESS
+the user recorded is not this Secret's  :class:`Issue` next generation + Warning    never
 Verify / Restore: the user is gone      :class:`Issue` next generation (Reissued)   never
 Restore                                 :class:`Rewrite` the same user (Restored)   never
 Verify: URLs changed in Tower           :class:`Rewrite` (Updated)                  never
@@ -58,6 +59,7 @@ from nats_tower_operator.tower import User, is_record_id
 
 __all__ = [
     "AT_ONCE",
+    "FOREIGN_USER",
     "LOOK_AGAIN_SLACK",
     "NOT_OWNED_RETRY_FACTOR",
     "Action",
@@ -85,6 +87,11 @@ LOOK_AGAIN_SLACK = 0.5
 AT_ONCE = 0.0
 #: A Secret we do not own is looked at again after this many access retry intervals.
 NOT_OWNED_RETRY_FACTOR = 4.0
+#: What a Secret is told when its annotations name a user that is not its own.
+FOREIGN_USER = (
+    "the Secret's annotations name a NATS user that is not this Secret's own (another "
+    "namespace's, Secret's or account's); that user is neither written nor revoked"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +112,15 @@ class TowerFacts:
     """What Tower said in this pass, for a :class:`Verify` or a :class:`Restore`.
 
     ``user`` is the recorded user, None when Tower proved it gone; ``unlinked`` is True only
-    when Tower proved, with fresh reads, that the namespace may no longer use the account.
+    when Tower proved, with fresh reads, that the namespace may no longer use the account;
+    ``foreign`` when the recorded user exists but is not this Secret's own (another name or
+    another account: the annotations were written by someone else).
     """
 
     user: User | None
     urls: tuple[str, ...] = ()
     unlinked: bool = False
+    foreign: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +168,7 @@ class Issue:
     """Obtain a user of generation ``generation`` from Tower and write it.
 
     ``base`` is the Secret to replace (None: create it); ``replaces`` the user to revoke once
-    the new one is stored.
+    the new one is stored; ``warning`` an ownership problem to tell first.
     """
 
     generation: int
@@ -166,6 +176,7 @@ class Issue:
     base: SecretState | None = None
     replaces: str | None = None
     note: str = ""
+    warning: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +332,15 @@ def _with_facts(obs: Observation, facts: TowerFacts, policy: Policy) -> Action:
     assert own is not None, "Tower facts are gathered only for a recorded user"
     if facts.unlinked and secret is not None:
         return RevokeAndDelete(own, secret, cause="unlinked", after=policy.access_retry_interval)
+    if facts.foreign:
+        # Never write (nor later revoke) a user that is not this Secret's: a new one of its own.
+        return Issue(
+            own.generation + 1,
+            Reason.REISSUED,
+            base=secret,
+            note="it named a NATS user that is not its own",
+            warning=FOREIGN_USER,
+        )
     damage = "deleted" if secret is None else ("modified" if not secret.intact else "")
     if facts.user is None:
         note = "the Tower user was deleted in NATS Tower"

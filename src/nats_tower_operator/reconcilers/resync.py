@@ -21,6 +21,7 @@ from nats_tower_operator.kube import Handler
 from nats_tower_operator.reconcile import Request
 from nats_tower_operator.reconcilers.consumers import ConsumerIndex
 from nats_tower_operator.reconcilers.credential import CredentialReconciler
+from nats_tower_operator.reconcilers.quota import NamespaceQuota
 from nats_tower_operator.reconcilers.sweep import OrphanSweeper
 from nats_tower_operator.tower import CredentialIssuer
 
@@ -47,18 +48,20 @@ def consumer_handler(
 def secret_handler(
     reconciler: CredentialReconciler,
     enqueue: Enqueue,
+    quota: NamespaceQuota,
     *,
     on_count: Callable[[str, int], None] | None = None,
 ) -> Handler:
     """Handler of the managed-Secret informer; ``on_count(namespace, n)`` for metrics."""
-    per_namespace: dict[str, int] = {}
 
     def handle(event: str, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
         meta = obj.get("metadata") or {}
         namespace = str(meta.get("namespace", ""))
         if event in ("ADDED", "DELETED"):
-            count = per_namespace.get(namespace, 0) + (1 if event == "ADDED" else -1)
-            per_namespace[namespace] = count
+            if event == "ADDED":
+                count = quota.secret_added(namespace)
+            else:
+                count = quota.secret_removed(namespace)
             if on_count is not None:
                 on_count(namespace, count)
         if event == "DELETED":

@@ -33,6 +33,7 @@ from nats_tower_operator.reconcilers.labels import (
     MANAGED_BY_LABEL,
     MANAGED_SECRET_LABEL_VALUE,
     ORPHANED_SINCE_ANNOTATION,
+    PREFIX,
     PREVIOUS_USER_ANNOTATION,
     ROLE_ANNOTATION,
     SECRET_LABEL,
@@ -47,6 +48,7 @@ __all__ = [
     "Issued",
     "Ownership",
     "SecretState",
+    "belongs_to",
     "content_hash",
     "creds_expiry",
     "format_time",
@@ -153,6 +155,19 @@ def user_name(cluster_id: str, namespace: str, secret: str, generation: int) -> 
     """
     base = f"{cluster_id}/{namespace}/{secret}"
     return base if generation <= 1 else f"{base}#{generation}"
+
+
+def belongs_to(name: str, cluster_id: str, namespace: str, secret: str) -> bool:
+    """Whether a Tower user name is one this operator gives the Secret ``namespace/secret``.
+
+    Only the operator names users under its cluster ID, so this is how a user id read from
+    an annotation (which a tenant can write) is proven to be this Secret's own user.
+    """
+    base = f"{cluster_id}/{namespace}/{secret}"
+    if name == base:
+        return True
+    head, sep, generation = name.rpartition("#")
+    return head == base and sep == "#" and generation.isdigit() and int(generation) >= 2
 
 
 def format_time(ts: float) -> str:
@@ -310,37 +325,67 @@ _REPEATED = frozenset(
 )
 
 
+#: The metadata a Secret summary keeps besides our labels and annotations.
+_IDENTITY = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+)
+#: The longest value of one of our annotations kept in the cache (ours are all shorter).
+MAX_ANNOTATION_VALUE = 1024
+#: The longest URLS / ACCOUNT_NAME value kept in the cache.
+MAX_KEPT_VALUE = 4096
+
+
+def _kept(values: object) -> dict[str, str]:
+    """Our labels/annotations of a Secret, each value at most MAX_ANNOTATION_VALUE long.
+
+    Anything else on the Secret (other labels, big annotations) is never cached: a write
+    reads the live Secret for it. Our keys and many values (installation, account, cluster)
+    repeat across thousands of Secrets: interned, each is stored once.
+    """
+    if not isinstance(values, Mapping):
+        return {}
+    kept: dict[str, str] = {}
+    for key, value in values.items():
+        key = str(key)
+        if not (key.startswith(PREFIX) or key == MANAGED_BY_LABEL) or not isinstance(value, str):
+            continue
+        if len(value) <= MAX_ANNOTATION_VALUE:
+            kept[sys.intern(key)] = sys.intern(value) if key in _REPEATED else value
+    return kept
+
+
 def summarize_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
     """A small copy of a Secret for the informer cache: metadata plus a content digest.
 
-    The cache then never holds credentials, and 10,000 managed Secrets cost little memory.
+    The cache never holds credentials nor anything big: identity, our labels and
+    annotations (bounded), a digest of the data, the data's key names and our two short
+    values. At most a few KiB per Secret whatever the Secret holds.
     """
     data = secret.get("data") or {}
-    meta = dict(secret.get("metadata") or {})
-    meta.pop("managedFields", None)
-    for part in ("labels", "annotations"):
-        values = meta.get(part)
-        if isinstance(values, dict):
-            # Our keys and many values (installation, account, cluster) repeat across
-            # thousands of Secrets: interned, each is stored once.
-            meta[part] = {
-                sys.intern(str(k)): sys.intern(v) if k in _REPEATED and isinstance(v, str) else v
-                for k, v in values.items()
-            }
+    raw = secret.get("metadata")
+    raw = raw if isinstance(raw, Mapping) else {}
+    meta: dict[str, Any] = {k: raw[k] for k in _IDENTITY if k in raw}
+    meta["labels"] = _kept(raw.get("labels"))
+    meta["annotations"] = _kept(raw.get("annotations"))
     if not isinstance(data, dict):
         data = {}
     return {
         "metadata": meta,
         "type": secret.get("type", "Opaque"),
         "digest": content_hash(data),
-        "keys": tuple(sorted(sys.intern(k) for k, v in data.items() if v)),
-        "urls": _decode(data.get(URLS_KEY)),
-        "account_name": _decode(data.get(ACCOUNT_NAME_KEY)),
+        "keys": tuple(sorted(sys.intern(str(k)) for k, v in data.items() if v)[:32]),
+        "urls": _decode(data.get(URLS_KEY), MAX_KEPT_VALUE),
+        "account_name": _decode(data.get(ACCOUNT_NAME_KEY), MAX_KEPT_VALUE),
     }
 
 
-def _decode(value: object) -> str:
-    if not isinstance(value, str):
+def _decode(value: object, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit * 4 // 3 + 4:
         return ""
     try:
         return base64.b64decode(value, validate=True).decode()

@@ -67,21 +67,27 @@ class OrphanSweeper:
         self._namespace = namespace
         self._clock = clock
 
-    def _in_use(self) -> tuple[set[str], set[tuple[str, str]], set[tuple[str, str]]]:
-        referenced: set[str] = set()
+    def _in_use(
+        self,
+    ) -> tuple[set[tuple[str, str, str]], set[tuple[str, str]], set[tuple[str, str]]]:
+        # A reference counts only from the Secret the user is named for: an annotation in
+        # one namespace cannot keep (or hide) another namespace's user.
+        referenced: set[tuple[str, str, str]] = set()
         accounts: set[tuple[str, str]] = set()
         present: set[tuple[str, str]] = set()
         for secret in self._secrets():
             meta = secret.get("metadata") or {}
-            present.add((str(meta.get("namespace", "")), str(meta.get("name", ""))))
+            place = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+            present.add(place)
             own = ownership(secret)
             if own is None:
                 continue
-            referenced.add(own.user_id)
+            referenced.add((own.user_id, *place))
             previous = (meta.get("annotations") or {}).get(PREVIOUS_USER_ANNOTATION)
             if previous:
-                referenced.add(str(previous))
-            accounts.add((own.installation, own.account))
+                referenced.add((str(previous), *place))
+            if own.installation in self._policy.allowed_installations:
+                accounts.add((own.installation, own.account))
         for request in self._consumers.secret_keys():
             for consumer in self._consumers.for_secret(request.namespace, request.name):
                 wish = rules.desired_for(
@@ -112,10 +118,10 @@ class OrphanSweeper:
                 )
                 continue
             for user in users:
-                if user.id in referenced:
-                    continue
                 place = parse_user_name(self._cluster, user.name)
                 if place is None or (self._namespace and place[0] != self._namespace):
+                    continue
+                if (user.id, *place) in referenced:
                     continue
                 if (
                     user.issued_at is None

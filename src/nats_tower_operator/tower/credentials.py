@@ -78,6 +78,9 @@ class IssuedCredential:
     created: bool
     #: True when an existing user is signed by another role than the one requested.
     role_mismatch: bool = False
+    #: The role that already existed when the request also named subjects that differ
+    #: (they only define a role that does not exist yet; Tower's role wins).
+    role_differs: Role | None = None
 
 
 class CredentialIssuer:
@@ -145,12 +148,10 @@ class CredentialIssuer:
 
         user = await self._find_user(account.id, spec.user_name)
         created = False
+        role = await self._ensure_role(account, spec.role) if spec.role else None
         if user is None:
-            role = await self._ensure_role(account, spec.role) if spec.role else None
             user, created = await self._create_user(account, spec, role)
-            role_mismatch = user.signing_key_id != (role.id if role else None)
-        else:
-            role_mismatch = await self._role_mismatch(account, user, spec.role)
+        role_mismatch = user.signing_key_id != (role.id if role else None)
         return IssuedCredential(
             user_id=user.id,
             user_public_key=user.public_key,
@@ -161,6 +162,7 @@ class CredentialIssuer:
             installation=installation.public_key,
             created=created,
             role_mismatch=role_mismatch,
+            role_differs=role if role and spec.role and _subjects_differ(role, spec.role) else None,
         )
 
     async def revoke(self, user_id: str) -> bool:
@@ -205,6 +207,10 @@ class CredentialIssuer:
         inst = await self._installation(installation)
         acct = await self._account(inst, account)
         return await self._access_allowed(acct, namespace)
+
+    async def account(self, installation: str, account: str) -> Account:
+        """The account ``account`` of the installation with this public key (cached)."""
+        return await self._account(await self._installation(installation), account)
 
     async def installation_urls(self, installation: str) -> tuple[str, ...]:
         """The client URLs of the installation with this public key (cached)."""
@@ -289,13 +295,6 @@ class CredentialIssuer:
             return await create()
         return await self._role_creates.get_or_load((account.id, spec.name), create)
 
-    async def _role_mismatch(self, account: Account, user: User, spec: RoleSpec | None) -> bool:
-        """Whether an existing user is signed by another key than ``spec`` asks for."""
-        if spec is None:
-            return user.signing_key_id is not None
-        role = await self._find_role(account, spec.name)
-        return role is None or user.signing_key_id != role.id
-
     async def _find_user(self, account_id: str, name: str) -> User | None:
         if not self._caching:
             return (await self._client.find_users(account_id, [name])).get(name)
@@ -346,3 +345,10 @@ class CredentialIssuer:
         if self._caching:
             self._remember_user(account.id, user)
         return user, True
+
+
+def _subjects_differ(role: Role, spec: RoleSpec) -> bool:
+    """Whether ``spec`` names subjects and they are not the existing role's."""
+    if not spec.publish and not spec.subscribe:
+        return False
+    return (set(role.publish), set(role.subscribe)) != (set(spec.publish), set(spec.subscribe))

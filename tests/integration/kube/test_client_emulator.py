@@ -185,7 +185,7 @@ async def test_retry_policy_against_injected_faults(client: KubeClient, emu: Emu
 
 async def test_event_recorder_aggregates_on_the_server(client: KubeClient) -> None:
     target = await client.create(PODS, pod("evented"))
-    recorder = EventRecorder(client, host="test-host")
+    recorder = EventRecorder(client, host="test-host", repeat_interval=0.0)
     for _ in range(3):
         await recorder.record(target, "Warning", "MissingAccountLabel", "label missing")
     await recorder.record(target, "Normal", "Created", "secret created")

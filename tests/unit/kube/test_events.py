@@ -90,9 +90,10 @@ async def test_identical_events_aggregate_within_window(api_client: Any) -> None
     await recorder.record(POD, "Normal", "Created", "secret created")
     clock.now += 60
     await recorder.record(POD, "Normal", "Created", "secret created")
+    clock.now += 10
     await recorder.record(POD, "Normal", "Created", "secret created")
     (event,) = api.events.values()
-    assert event["count"] == 3 and event["lastTimestamp"] == "2023-11-14T22:14:20Z"
+    assert event["count"] == 3 and event["lastTimestamp"] == "2023-11-14T22:14:30Z"
     assert [m for m, _ in api.requests] == ["POST", "PATCH", "PATCH"]
 
     await recorder.record(POD, "Normal", "Created", "a different message")
@@ -104,9 +105,11 @@ async def test_identical_events_aggregate_within_window(api_client: Any) -> None
 
 async def test_aggregate_of_deleted_event_creates_a_new_one(api_client: Any) -> None:
     api, client = api_client
-    recorder = EventRecorder(client, clock=Clock())
+    clock = Clock()
+    recorder = EventRecorder(client, clock=clock)
     await recorder.record(POD, "Normal", "Updated", "x")
     api.events.clear()  # expired by the API server's event TTL
+    clock.now += 10
     await recorder.record(POD, "Normal", "Updated", "x")
     assert [m for m, _ in api.requests] == ["POST", "PATCH", "POST"]
     assert [e["count"] for e in api.events.values()] == [1]
@@ -151,3 +154,42 @@ async def test_cluster_scoped_object_events_go_to_default(api_client: Any) -> No
     (event,) = api.events.values()
     assert api.requests == [("POST", "/api/v1/namespaces/default/events")]
     assert "namespace" not in event["involvedObject"]
+
+
+async def test_repeats_are_written_at_most_once_per_interval_with_their_count(
+    api_client: Any,
+) -> None:
+    api, client = api_client
+    clock = Clock()
+    recorder = EventRecorder(client, clock=clock, repeat_interval=10.0)
+    for _ in range(50):  # a reconcile loop repeating the same warning
+        await recorder.record(POD, "Warning", "InvalidSecretLabel", "bad")
+        clock.now += 0.1
+    assert [m for m, _ in api.requests] == ["POST"]
+    clock.now += 10
+    await recorder.record(POD, "Warning", "InvalidSecretLabel", "bad")
+    assert [m for m, _ in api.requests] == ["POST", "PATCH"]
+    (event,) = api.events.values()
+    assert event["count"] == 51
+
+
+async def test_one_namespace_cannot_spend_more_than_its_event_budget(api_client: Any) -> None:
+    api, client = api_client
+    clock = Clock()
+    recorder = EventRecorder(client, clock=clock, namespace_rate=1.0, namespace_burst=5)
+
+    def pod(namespace: str, i: int) -> dict[str, Any]:
+        return {
+            "kind": "Pod",
+            "metadata": {"name": f"p{i}", "namespace": namespace, "uid": f"{namespace}-{i}"},
+        }
+
+    for i in range(100):  # a hostile namespace with 100 invalid pods
+        await recorder.record(pod("noisy", i), "Warning", "InvalidSecretLabel", "bad")
+    assert len(api.requests) == 5 and recorder.dropped == 95
+    await recorder.record(pod("quiet", 0), "Warning", "MissingAccountLabel", "m")
+    assert len(api.requests) == 6  # another namespace still has its whole budget
+    clock.now += 3.0
+    for i in range(100, 110):
+        await recorder.record(pod("noisy", i), "Warning", "InvalidSecretLabel", "bad")
+    assert len(api.requests) == 9  # refilled at the namespace rate

@@ -193,6 +193,17 @@ async def wait_event(
     return result
 
 
+async def creds_refused(secret: dict[str, Any]) -> bool:
+    """True when nats-server refuses a connection with the Secret's creds."""
+    values = decode(secret)
+    try:
+        await nats_round_trip(values["nats.creds"], values["URLS"], subject="it.refused")
+    except Exception as exc:
+        text = f"{type(exc).__name__} {exc}".lower()
+        return "authorization" in text or "revoked" in text or "noservers" in text
+    return False
+
+
 async def assert_creds_work(secret: dict[str, Any], subject: str = "it.check") -> None:
     values = decode(secret)
     await nats_round_trip(values["nats.creds"], values["URLS"], subject=subject)

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from nats_tower_operator.kube import NACK_ACCOUNTS, PODS, SECRETS, KubeClient
-from nats_tower_operator.sandbox import Environment, nats_round_trip
+from nats_tower_operator.sandbox import Environment
 
 from .harness import (
     OperatorHandle,
     assert_creds_work,
     create_pod,
+    creds_refused,
     decode,
     get_secret,
     labelled_pod,
@@ -32,17 +33,6 @@ FAST = {
     "NATS_TOWER_REVOKE_GRACE_PERIOD": "1",
     "NATS_TOWER_ACCESS_RETRY_INTERVAL": "0.5",
 }
-
-
-async def creds_refused(secret: dict[str, Any]) -> bool:
-    """True when nats-server refuses a connection with the Secret's creds."""
-    values = decode(secret)
-    try:
-        await nats_round_trip(values["nats.creds"], values["URLS"], subject="it.refused")
-    except Exception as exc:
-        text = f"{type(exc).__name__} {exc}".lower()
-        return "authorization" in text or "revoked" in text or "noservers" in text
-    return False
 
 
 async def users_named(env: Environment, *names: str) -> list[dict[str, Any]]:

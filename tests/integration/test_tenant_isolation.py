@@ -59,6 +59,7 @@ from nats_tower_operator.sandbox import Environment
 from .harness import (
     OperatorHandle,
     assert_creds_work,
+    creds_refused,
     decode,
     events_for,
     get_secret,
@@ -475,14 +476,6 @@ async def test_forged_user_ids_never_revoke_another_namespaces_user(world: World
     await world.assert_no_victim_creds_in_attacker_namespace()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "RevokeUser (tombstone) path: CredentialReconciler._revoke_tombstone ignores "
-        "_revoke_own's 'foreign' verdict; only a log line, no OwnershipMismatch Event"
-    ),
-)
 async def test_a_foreign_user_in_a_deleted_secret_is_warned_about(world: World) -> None:
     """The tombstone path refuses to revoke a foreign user; the attacker's side is told."""
     await world.start()  # the default grace period: the decoy is not revoked as unused
@@ -511,15 +504,6 @@ async def attacker_secrets(world: World) -> list[dict[str, Any]]:
     return [s for s in listing.items if (s.get("data") or {}).get("nats.creds")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "quota check-then-act race: _within_quota counts Secrets the informer has seen, so "
-        "up to NATS_TOWER_WORKERS concurrent reconciles of one namespace all pass it before "
-        "any of their Secrets is written; 8 Secrets/users for a quota of 5 (see the report)"
-    ),
-)
 async def test_a_namespace_cannot_hold_more_credentials_than_its_quota(world: World) -> None:
     """12 labelled pods, quota 5: at most 5 Secrets and Tower users in team-b.
 
@@ -550,19 +534,12 @@ async def test_a_namespace_cannot_hold_more_credentials_than_its_quota(world: Wo
     assert len(written) <= 5 and len(created) <= 5, (len(written), len(created))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "quota bypass: the quota counts labelled Secrets, so removing the label from a "
-        "managed Secret frees a slot while its Tower user stays valid (see the report)"
-    ),
-)
 async def test_unlabelling_a_managed_secret_does_not_free_its_quota(world: World) -> None:
-    """Quota 2: the attacker unlabels its two Secrets (keeping their creds) and asks again.
+    """Quota 2: the attacker unlabels its two Secrets (to keep their creds) and asks again.
 
-    It may not end up with more than 2 valid Tower users. Pods are added one at a time, so
-    the concurrency race of the previous test plays no part.
+    The unlabelled Secrets' users are revoked, and it never holds more than 2 valid Tower
+    users. Pods are added one at a time, so the concurrency race of the previous test plays
+    no part.
     """
     await world.start(NATS_TOWER_MAX_CREDENTIALS_PER_NAMESPACE="2")
     attacker = world.attacker.client
@@ -585,11 +562,14 @@ async def test_unlabelling_a_managed_secret_does_not_free_its_quota(world: World
 
         await wait_until(handled, what=f"pod {name} given a Secret or told the quota")
         await world.operator.idle()
-    # The unlabelled Secrets' creds still work: the attacker holds them.
+    # A Secret that left the operator's management took its user out of circulation: the
+    # unlabelled Secrets' creds are revoked (the Secrets themselves are left alone).
     for name in ("a0", "a1"):
         unlabelled = await get_secret(world.admin, ATTACKER, name)
         assert unlabelled is not None
-        await assert_creds_work(unlabelled, subject="attacker.kept")
+        assert await wait_until(
+            lambda s=unlabelled: creds_refused(s), what="unlabelled creds revoked"
+        )
     live = [
         u["name"]
         for u in await tower_users(world.env)
@@ -719,15 +699,6 @@ async def test_oversized_annotations_and_big_secrets_are_never_cached(world: Wor
     await assert_creds_work(await wait_secret(admin, ATTACKER, "fine-creds"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "summaries keep every nats-tower.com/* key whose value is short enough "
-        "(secretdoc._kept <= 1024, consumers._ours <= 4096) with no bound on how many: "
-        "~200 KiB cached per Secret and per pod"
-    ),
-)
 async def test_many_small_prefixed_annotations_do_not_inflate_the_caches(world: World) -> None:
     """Hundreds of short ``nats-tower.com/*`` annotations: the cached copy stays small.
 
@@ -779,18 +750,19 @@ async def test_an_event_flood_stays_within_the_namespace_budget_and_others_are_s
     await asyncio.gather(
         *(bounded(world.pod(world.attacker, n, secret=n, account=None)) for n in alone)
     )
+    touched: list[dict[str, Any]] = []
     for touch in range(3):
         patch = {"metadata": {"annotations": {"nats-tower.com/touch": str(touch)}}}
-        await asyncio.gather(
+        touched = await asyncio.gather(
             *(bounded(attacker.patch(PODS, n, patch, namespace=ATTACKER)) for n in shared + alone)
         )
     store = world.op.pods.store
+    last = {p["metadata"]["name"]: p["metadata"]["resourceVersion"] for p in touched}
 
     async def touches_seen() -> bool:
-        pods = [store.get(ATTACKER, n) for n in shared + alone]
-        return all(
-            p and p["metadata"]["annotations"].get("nats-tower.com/touch") == "2" for p in pods
-        )
+        # The operator keeps no unknown nats-tower.com/ key: compare resourceVersions.
+        pods = {n: store.get(ATTACKER, n) for n in shared + alone}
+        return all(p and p["metadata"]["resourceVersion"] == last[n] for n, p in pods.items())
 
     await wait_until(touches_seen, what="the operator to see every touch")
     await world.operator.idle()

@@ -7,15 +7,28 @@ import pytest
 from nats_tower_operator.reconcilers.quota import NamespaceQuota
 
 
-def test_a_namespace_is_full_at_its_quota_and_free_again_below_it() -> None:
-    quota = NamespaceQuota(max_credentials=2)
-    assert not quota.full("a")
-    quota.secret_added("a")
-    quota.secret_added("a")
-    assert quota.full("a") and not quota.full("b")
-    assert quota.secret_removed("a") == 1
-    assert not quota.full("a")
-    assert quota.secret_removed("a") == 0 and quota.secret_removed("a") == 0
+def test_a_namespace_holds_at_most_its_quota_counting_reservations() -> None:
+    now = [0.0]
+    quota = NamespaceQuota(max_credentials=2, reservation_ttl=60.0, clock=lambda: now[0])
+    # Two workers issue at once: both reserve before either Secret is seen.
+    assert quota.reserve("a", "s1") and quota.reserve("a", "s2")
+    assert not quota.reserve("a", "s3")  # the race the reservations close
+    assert quota.reserve("a", "s1")  # a Secret already holding a slot keeps it
+    assert quota.reserve("b", "s3")  # another namespace has its own quota
+    assert quota.secret_added("a", "s1") == 1 and quota.secret_added("a", "s2") == 2
+    assert not quota.reserve("a", "s3")
+    assert quota.secret_removed("a", "s1") == 1
+    assert quota.reserve("a", "s3")
+
+
+def test_a_failed_or_forgotten_reservation_frees_its_slot() -> None:
+    now = [0.0]
+    quota = NamespaceQuota(max_credentials=1, reservation_ttl=60.0, clock=lambda: now[0])
+    assert quota.reserve("a", "s1")
+    quota.release("a", "s1")
+    assert quota.reserve("a", "s2")
+    now[0] += 61.0  # never seen (written, then deleted at once): expires
+    assert quota.reserve("a", "s3")
 
 
 def test_user_changes_are_rationed_per_namespace_with_a_burst() -> None:

@@ -12,7 +12,11 @@ from typing import Any
 
 from nats_tower_operator.reconcile import Request
 from nats_tower_operator.reconcilers.desired import MAX_VALUE, TOO_LARGE, Consumer
-from nats_tower_operator.reconcilers.labels import PREFIX, SECRET_LABEL
+from nats_tower_operator.reconcilers.labels import (
+    CONSUMER_ANNOTATIONS,
+    CONSUMER_LABELS,
+    SECRET_LABEL,
+)
 
 __all__ = ["ConsumerIndex", "consumer_from_object", "slim_consumer"]
 
@@ -30,17 +34,20 @@ _KEPT_METADATA = (
 )
 
 
-def _ours(values: object) -> dict[str, str]:
+def _ours(values: object, known: frozenset[str]) -> dict[str, str]:
     if not isinstance(values, Mapping):
         return {}
-    # Keys and most values (account, installation, role) repeat across thousands of
-    # objects: interned, each is stored once. A value over MAX_VALUE is never kept: a
-    # marker stands for it, and the consumer is told (desired.py).
-    return {
-        sys.intern(str(k)): sys.intern(str(v)) if len(str(v)) <= MAX_VALUE else TOO_LARGE
-        for k, v in values.items()
-        if str(k).startswith(PREFIX)
-    }
+    # Only the keys the operator reads are kept, so nothing else can inflate the cache. Keys
+    # and most values (account, installation, role) repeat across thousands of objects:
+    # interned, each is stored once. A value over MAX_VALUE is never kept: a marker stands
+    # for it, and the consumer is told (desired.py).
+    kept: dict[str, str] = {}
+    for key in known:
+        value = values.get(key)
+        if value is not None:
+            text = str(value)
+            kept[sys.intern(key)] = sys.intern(text) if len(text) <= MAX_VALUE else TOO_LARGE
+    return kept
 
 
 def slim_consumer(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,8 +62,8 @@ def slim_consumer(obj: Mapping[str, Any]) -> dict[str, Any]:
     slim: dict[str, Any] = {k: meta[k] for k in _KEPT_METADATA if k in meta}
     if "namespace" in slim:
         slim["namespace"] = sys.intern(str(slim["namespace"]))
-    slim["labels"] = _ours(meta.get("labels"))
-    slim["annotations"] = _ours(meta.get("annotations"))
+    slim["labels"] = _ours(meta.get("labels"), CONSUMER_LABELS)
+    slim["annotations"] = _ours(meta.get("annotations"), CONSUMER_ANNOTATIONS)
     return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": slim}
 
 

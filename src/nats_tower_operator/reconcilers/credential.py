@@ -290,7 +290,7 @@ class CredentialReconciler:
                 await self._tell_not_owned(step)
                 return Outcome(Result(requeue_after=after), name)
             case p.Issue():
-                return await self._within_quota(step, action) or await self._issue(step, action)
+                return await self._issue_within_quota(step, action)
             case p.Rewrite():
                 return await self._rewrite(step, action)
             case p.RevokePrevious(user_id=user_id):
@@ -319,11 +319,11 @@ class CredentialReconciler:
         after = None if isinstance(action, p.RevokeUser) else p.AT_ONCE
         return Outcome(Result(requeue_after=after), name)
 
-    async def _within_quota(self, step: _Pass, action: p.Issue) -> Outcome | None:
-        """None when ``action`` may go ahead; else the Warning is told and a wait returned."""
-        namespace = step.request.namespace
+    async def _issue_within_quota(self, step: _Pass, action: p.Issue) -> Outcome:
+        """Issue when the namespace's quota and rate allow; a new Secret reserves its slot."""
+        namespace, name = step.request.namespace, step.request.name
         new_secret = action.base is None or action.base.ownership is None
-        if new_secret and self._quota.full(namespace):
+        if new_secret and not self._quota.reserve(namespace, name):
             await self._tell.warn(
                 step.targets,
                 Reason.CREDENTIAL_QUOTA_EXCEEDED,
@@ -333,7 +333,17 @@ class CredentialReconciler:
             )
             after = self._policy.access_retry_interval * p.NOT_OWNED_RETRY_FACTOR
             return Outcome(Result(requeue_after=after), "Wait")
-        return await self._within_rate(step)
+        written = False
+        try:
+            wait = await self._within_rate(step)
+            if wait is not None:
+                return wait
+            outcome = await self._issue(step, action)
+            written = outcome.content_changed
+            return outcome
+        finally:
+            if new_secret and not written:
+                self._quota.release(namespace, name)
 
     async def _within_rate(self, step: _Pass) -> Outcome | None:
         """None when the namespace may create or revoke a user now; else wait for a token."""
@@ -428,6 +438,11 @@ class CredentialReconciler:
             if fresh_user is not None:
                 # Created for nothing in this very pass: take it back.
                 await self._issuer.revoke(fresh_user)
+            tombstone = self._tombstones.pop(str(step.request), None)
+            if tombstone is not None:
+                # Our Secret lost our label: it is no longer managed, its user must not live on
+                # outside the operator's count (a tenant could otherwise hold users past quota).
+                await self._revoke_own(step.request, tombstone.user_id)
             await self._tell_not_owned(step)
             after = self._policy.access_retry_interval * p.NOT_OWNED_RETRY_FACTOR
             return Outcome(Result(requeue_after=after), "NotOwned")
@@ -447,7 +462,10 @@ class CredentialReconciler:
             generation=own.generation,
             creds=action.user.creds,
         )
-        await self._write(step, issued, action.base, {})
+        try:
+            await self._write(step, issued, action.base, {})
+        except AlreadyExists:
+            return await self._found_existing(step, None)
         message = action.message.format(secret=step.request.name)
         await self._tell.normal(step.targets, action.reason, message)
         return Outcome(Result(), "Rewrite", content_changed=True)
@@ -521,8 +539,11 @@ class CredentialReconciler:
 
     async def _revoke_tombstone(self, request: Request, own: Ownership) -> None:
         """Deleted while nothing used it: nothing can mount it any more."""
-        await self._revoke_own(request, own.user_id)  # on failure the tombstone stays
+        verdict = await self._revoke_own(request, own.user_id)  # on failure: kept for a retry
         self._tombstones.pop(str(request), None)
+        if verdict == "foreign":
+            where = {"namespace": request.namespace, "name": request.name}
+            await self._tell.on_secret(where, Reason.OWNERSHIP_MISMATCH, "Warning", p.FOREIGN_USER)
         log.info("credential of a deleted, unused Secret revoked", extra={"secret": str(request)})
 
     async def _revoke_and_delete(self, step: _Pass, action: p.RevokeAndDelete) -> Outcome:
@@ -537,9 +558,11 @@ class CredentialReconciler:
                 message + "; its credentials were revoked",
             )
         previous = secret.previous_user if is_record_id(secret.previous_user) else None
+        foreign = False
         try:
             for user_id in (own.user_id, previous):
                 if user_id and await self._revoke_own(request, user_id) == "foreign":
+                    foreign = True
                     await self._tell.on_secret(
                         secret, Reason.OWNERSHIP_MISMATCH, "Warning", p.FOREIGN_USER
                     )
@@ -566,7 +589,9 @@ class CredentialReconciler:
             secret,
             Reason.REVOKED,
             "Normal",
-            f"Tower user of account {own.account} revoked and Secret {request.name} deleted",
+            f"Secret {request.name} deleted; its recorded user was not its own and was not revoked"
+            if foreign
+            else f"Tower user of account {own.account} revoked and Secret {request.name} deleted",
         )
         log.info("credential revoked", extra={"secret": str(request)})
         return Outcome(Result(requeue_after=action.after), "RevokeAndDelete", True)

@@ -37,6 +37,31 @@ ORPHANED_SINCE_ANNOTATION: Final = PREFIX + "orphaned-since"
 #: A user replaced by a re-issue, revoked once its successor is stored in the Secret.
 PREVIOUS_USER_ANNOTATION: Final = PREFIX + "revoke-user-id"
 
+#: The only keys the operator reads (and caches) from labelled objects and managed Secrets;
+#: anything else under nats-tower.com/ is ignored, so it cannot inflate the caches.
+CONSUMER_LABELS: Final = frozenset(
+    {SECRET_LABEL, ACCOUNT_LABEL, INSTALLATION_LABEL, CREDENTIAL_TYPE_LABEL, ROLE_LABEL}
+)
+CONSUMER_ANNOTATIONS: Final = frozenset({PUBLISH_ANNOTATION, SUBSCRIBE_ANNOTATION})
+SECRET_LABELS: Final = frozenset({SECRET_LABEL, CREDENTIAL_TYPE_LABEL, MANAGED_BY_LABEL})
+SECRET_ANNOTATIONS: Final = frozenset(
+    {
+        USER_ID_ANNOTATION,
+        USER_PUBLIC_KEY_ANNOTATION,
+        USER_NAME_ANNOTATION,
+        INSTALLATION_ANNOTATION,
+        ACCOUNT_ANNOTATION,
+        ROLE_ANNOTATION,
+        CLUSTER_ANNOTATION,
+        GENERATION_ANNOTATION,
+        ISSUED_AT_ANNOTATION,
+        EXPIRES_AT_ANNOTATION,
+        CONTENT_HASH_ANNOTATION,
+        ORPHANED_SINCE_ANNOTATION,
+        PREVIOUS_USER_ANNOTATION,
+    }
+)
+
 CREDS_KEY: Final = "nats.creds"
 URLS_KEY: Final = "URLS"
 ACCOUNT_NAME_KEY: Final = "ACCOUNT_NAME"

@@ -7,7 +7,7 @@ of them) or to the managed Secret itself; the Event recorder aggregates repeats.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from nats_tower_operator.kube import EventRecorder
@@ -61,12 +61,16 @@ class Notifier:
         await self._record(targets, "Normal", reason, message)
 
     async def on_secret(
-        self, secret: SecretState, reason: str, type_: EventType, message: str
+        self, secret: SecretState | Mapping[str, str], reason: str, type_: EventType, message: str
     ) -> None:
-        """An Event on the managed Secret itself (nothing else uses it any more)."""
+        """An Event on the managed Secret itself (nothing else uses it any more).
+
+        ``secret`` may be just ``{"namespace", "name"}`` for a Secret already deleted.
+        """
         if type_ == "Warning":
             log.warning("%s: %s", reason, message)
-        involved = {"apiVersion": "v1", "kind": "Secret", "metadata": dict(secret.metadata)}
+        meta = dict(secret.metadata) if isinstance(secret, SecretState) else dict(secret)
+        involved = {"apiVersion": "v1", "kind": "Secret", "metadata": meta}
         await self._events.record(involved, type_, reason, message)
         if self._on_event is not None:
             self._on_event(type_, reason)

@@ -6,6 +6,11 @@ account JWT as a revocation forever (nats-server stops accepting an account JWT 
 max payload). :class:`NamespaceQuota` bounds both per namespace: at most ``max_credentials``
 managed Secrets, and user creations plus revocations through a token bucket
 (``per_minute``, up to ``burst`` at once).
+
+Several workers create Secrets of one namespace at once, and the informer sees a new Secret
+only after it is written: a new Secret therefore *reserves* its slot before its user is
+made (:meth:`NamespaceQuota.reserve`) and keeps it until the informer reports it (or the
+attempt fails, or ``reservation_ttl`` passes).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["NamespaceQuota"]
 
@@ -22,6 +27,12 @@ __all__ = ["NamespaceQuota"]
 class _Bucket:
     tokens: float
     updated: float
+
+
+@dataclass(slots=True)
+class _Namespace:
+    secrets: set[str] = field(default_factory=set)
+    reserved: dict[str, float] = field(default_factory=dict)
 
 
 class NamespaceQuota:
@@ -33,6 +44,7 @@ class NamespaceQuota:
         max_credentials: int = 500,
         per_minute: float = 60.0,
         burst: int = 200,
+        reservation_ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         memory: int = 65536,
     ) -> None:
@@ -40,29 +52,48 @@ class NamespaceQuota:
         self.per_minute = per_minute
         self._rate = per_minute / 60.0
         self._burst = float(burst)
+        self._reservation_ttl = reservation_ttl
         self._clock = clock
         self._memory = memory
-        self._secrets: dict[str, int] = {}
+        self._namespaces: dict[str, _Namespace] = {}
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
-    def secret_added(self, namespace: str) -> int:
-        """Count one more managed Secret; the namespace's new count."""
-        count = self._secrets.get(namespace, 0) + 1
-        self._secrets[namespace] = count
+    def _ns(self, namespace: str) -> _Namespace:
+        return self._namespaces.setdefault(namespace, _Namespace())
+
+    def secret_added(self, namespace: str, name: str) -> int:
+        """A managed Secret appeared (its reservation is used up); the namespace's count."""
+        ns = self._ns(namespace)
+        ns.secrets.add(name)
+        ns.reserved.pop(name, None)
+        return len(ns.secrets)
+
+    def secret_removed(self, namespace: str, name: str) -> int:
+        """A managed Secret is gone (or lost our label); the namespace's count."""
+        ns = self._ns(namespace)
+        ns.secrets.discard(name)
+        count = len(ns.secrets)
+        if not count and not ns.reserved:
+            del self._namespaces[namespace]
         return count
 
-    def secret_removed(self, namespace: str) -> int:
-        """Count one managed Secret less; the namespace's new count."""
-        count = max(self._secrets.get(namespace, 0) - 1, 0)
-        if count:
-            self._secrets[namespace] = count
-        else:
-            self._secrets.pop(namespace, None)
-        return count
+    def reserve(self, namespace: str, name: str) -> bool:
+        """Hold a slot for a new managed Secret ``name``; False when the namespace is full."""
+        ns = self._ns(namespace)
+        if name in ns.secrets:
+            return True
+        now = self._clock()
+        ns.reserved = {k: t for k, t in ns.reserved.items() if now - t < self._reservation_ttl}
+        if name not in ns.reserved and len(ns.secrets) + len(ns.reserved) >= self.max_credentials:
+            return False
+        ns.reserved[name] = now
+        return True
 
-    def full(self, namespace: str) -> bool:
-        """Whether a new managed Secret would exceed the namespace's quota."""
-        return self._secrets.get(namespace, 0) >= self.max_credentials
+    def release(self, namespace: str, name: str) -> None:
+        """Give a reserved slot back (the Secret was not written)."""
+        ns = self._namespaces.get(namespace)
+        if ns is not None:
+            ns.reserved.pop(name, None)
 
     def take(self, namespace: str) -> float:
         """Spend one user change; 0 when allowed, else the seconds until one is."""

@@ -57,16 +57,17 @@ def secret_handler(
     def handle(event: str, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
         meta = obj.get("metadata") or {}
         namespace = str(meta.get("namespace", ""))
+        name = str(meta.get("name", ""))
         if event in ("ADDED", "DELETED"):
             if event == "ADDED":
-                count = quota.secret_added(namespace)
+                count = quota.secret_added(namespace, name)
             else:
-                count = quota.secret_removed(namespace)
+                count = quota.secret_removed(namespace, name)
             if on_count is not None:
                 on_count(namespace, count)
         if event == "DELETED":
             reconciler.secret_deleted(obj)
-        enqueue(Request(namespace, str(meta.get("name", ""))))
+        enqueue(Request(namespace, name))
 
     return handle
 

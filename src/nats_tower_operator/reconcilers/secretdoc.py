@@ -33,10 +33,11 @@ from nats_tower_operator.reconcilers.labels import (
     MANAGED_BY_LABEL,
     MANAGED_SECRET_LABEL_VALUE,
     ORPHANED_SINCE_ANNOTATION,
-    PREFIX,
     PREVIOUS_USER_ANNOTATION,
     ROLE_ANNOTATION,
+    SECRET_ANNOTATIONS,
     SECRET_LABEL,
+    SECRET_LABELS,
     URLS_KEY,
     USER_ID_ANNOTATION,
     USER_NAME_ANNOTATION,
@@ -340,21 +341,19 @@ MAX_ANNOTATION_VALUE = 1024
 MAX_KEPT_VALUE = 4096
 
 
-def _kept(values: object) -> dict[str, str]:
-    """Our labels/annotations of a Secret, each value at most MAX_ANNOTATION_VALUE long.
+def _kept(values: object, known: frozenset[str]) -> dict[str, str]:
+    """The ``known`` labels/annotations of a Secret, each at most MAX_ANNOTATION_VALUE long.
 
-    Anything else on the Secret (other labels, big annotations) is never cached: a write
-    reads the live Secret for it. Our keys and many values (installation, account, cluster)
-    repeat across thousands of Secrets: interned, each is stored once.
+    Anything else on the Secret (other labels, other nats-tower.com/ keys, big values) is
+    never cached: a write reads the live Secret for it. Our keys and many values
+    (installation, account, cluster) repeat across thousands of Secrets: interned.
     """
     if not isinstance(values, Mapping):
         return {}
     kept: dict[str, str] = {}
-    for key, value in values.items():
-        key = str(key)
-        if not (key.startswith(PREFIX) or key == MANAGED_BY_LABEL) or not isinstance(value, str):
-            continue
-        if len(value) <= MAX_ANNOTATION_VALUE:
+    for key in known:
+        value = values.get(key)
+        if isinstance(value, str) and len(value) <= MAX_ANNOTATION_VALUE:
             kept[sys.intern(key)] = sys.intern(value) if key in _REPEATED else value
     return kept
 
@@ -370,8 +369,8 @@ def summarize_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
     raw = secret.get("metadata")
     raw = raw if isinstance(raw, Mapping) else {}
     meta: dict[str, Any] = {k: raw[k] for k in _IDENTITY if k in raw}
-    meta["labels"] = _kept(raw.get("labels"))
-    meta["annotations"] = _kept(raw.get("annotations"))
+    meta["labels"] = _kept(raw.get("labels"), SECRET_LABELS)
+    meta["annotations"] = _kept(raw.get("annotations"), SECRET_ANNOTATIONS)
     if not isinstance(data, dict):
         data = {}
     return {

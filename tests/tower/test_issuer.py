@@ -376,11 +376,16 @@ async def test_role_mismatch_is_reported(world: World, issuer: CredentialIssuer)
     assert (await issuer.issue(world.spec("signed-by-a"))).role_mismatch
     assert (await issuer.issue(world.spec("plain", role=RoleSpec("a")))).role_mismatch
     assert not (await issuer.issue(world.spec("plain"))).role_mismatch
-    # a found user never makes the issuer create a role
+    # A found user under another role: the wanted role is made now (it is needed for the
+    # user that replaces this one), and the mismatch is reported.
     assert (
         await issuer.issue(world.spec("plain", role=RoleSpec("new", publish=("z",))))
     ).role_mismatch
-    assert len(await world.roles()) == 2
+    assert len(await world.roles()) == 3
+    # A wanted role that is missing and cannot be made is an error before anything changes:
+    # the found user is kept (the Secret keeps working until the role exists).
+    with pytest.raises(RoleNotFound):
+        await issuer.issue(world.spec("plain", role=RoleSpec("ghost")))
 
 
 # ------------------------------------------------------------------ revoke, lookups, sweep

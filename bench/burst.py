@@ -11,8 +11,11 @@ PocketBase + the JS hook + the signing service), and proves a random sample of t
 creds with a real NATS round trip.
 
 ``--compare`` runs the scenario twice on fresh systems (our defaults, then the Go operator's
-tuning) with ``--compare-pods`` pods and prints both side by side; ``--compare-each`` runs the
-defaults and then each Go-parity knob alone (with ``--compare`` too: also all together).
+tuning and costs) with ``--compare-pods`` pods and prints both side by side; ``--compare-each``
+runs the defaults and then each Go-parity knob alone (with ``--compare`` too: also all
+together). The tuning is the operator's env settings; its costs (no Tower lookup cache, every
+pod watched) are not settings, so those runs start ``bench/parity_operator.py`` instead of
+``nats-tower-operator run`` (``common.Wiring``).
 
 Run: ``.venv/bin/python bench/burst.py [--pods 1000] [--namespaces 10] [--compare]``.
 """
@@ -33,9 +36,14 @@ from typing import Any
 
 from common import (
     GO_PARITY_ENV,
+    GO_PARITY_WIRING,
+    PARITY_OPERATOR,
+    REPO,
+    SHIPPED,
     BenchSystem,
     PodCreates,
     TowerRequests,
+    Wiring,
     bench_namespaces,
     create_pods,
     machine,
@@ -172,6 +180,7 @@ async def run_burst(
     time_limit: float,
     concurrency: int,
     verify_sample: int,
+    wiring: Wiring = SHIPPED,
     profile: Path | None = None,
 ) -> BurstResult:
     """One burst on a fresh system; the measurements."""
@@ -181,14 +190,17 @@ async def run_burst(
     expected = {(namespace, secret) for namespace, _pod, secret in plan}
     async with BenchSystem.running(namespaces=names) as system:
         say(f"[{label}] system up in {system.workdir}; starting the operator")
-        operator = await system.start_operator(overrides)
+        operator = await system.start_operator(overrides, wiring=wiring)
         async with system.kube_client() as kube:
+            # The window of the Kubernetes counts opens here: from now on the emulator's
+            # audit has the operator's requests and the bench's own, the latter also counted
+            # at the bench client's transport (its Secret watch included) and subtracted.
+            await system.clear_audit()
+            bench_requests_before = Counter(system.kube_requests)
             watch = SecretWatch(kube)
             await watch.start()
             try:
                 tower_start = await system.tower_mark()
-                await system.clear_audit()
-                bench_requests_before = Counter(kube.stats)
                 bench_cpu_before = own_cpu_seconds()
                 profiler = await start_profiler(operator.pid, profile) if profile else None
                 cpu_before = operator.cpu_seconds()
@@ -237,10 +249,10 @@ async def run_burst(
                     for name, after in _other_cpu(system).items()
                 }
                 result.other_cpu_s["bench client"] = own_cpu_seconds() - bench_cpu_before
-                result.kube_by_request = operator_kube_requests(
-                    await system.audit(),
-                    kube.stats - bench_requests_before + Counter({"create pods": creates.sent}),
-                )
+                audit = await system.audit()
+                bench_requests = system.kube_requests - bench_requests_before
+                bench_requests["create pods"] += creates.sent  # the aiohttp creates
+                result.kube_by_request = operator_kube_requests(audit, bench_requests)
                 result.tower = await system.tower_requests(tower_start, tower_end)
             finally:
                 await watch.stop()
@@ -353,7 +365,8 @@ def print_compare(results: list[BurstResult], *, title: str) -> None:
         for failure in r.verify_failures:
             say(f"  VERIFY FAILED [{r.label}] {failure}")
     go_env = " ".join(f"{k}={v}" for k, v in GO_PARITY_ENV.items())
-    say(f"go-parity = {go_env}")
+    go_argv = " ".join([str(PARITY_OPERATOR.relative_to(REPO)), *GO_PARITY_WIRING.flags()])
+    say(f"go-parity = {go_env} {go_argv} ({GO_PARITY_WIRING.describe()})")
 
 
 async def main(argv: list[str]) -> int:
@@ -398,24 +411,27 @@ async def main(argv: list[str]) -> int:
         )
         print_single(result)
         return 0 if result.secrets == result.pods and not result.verify_failures else 1
-    runs: list[tuple[str, dict[str, str]]] = [("defaults", {})]
+    runs: list[tuple[str, dict[str, str], Wiring]] = [("defaults", {}, SHIPPED)]
     if args.compare:
-        runs.append(("go-parity", dict(GO_PARITY_ENV)))
+        runs.append(("go-parity", dict(GO_PARITY_ENV), GO_PARITY_WIRING))
     if args.compare_each:
         runs += [
-            ("workers=1", {"NATS_TOWER_WORKERS": "1"}),
-            ("qps=5", {"NATS_TOWER_KUBE_QPS": "5", "NATS_TOWER_KUBE_BURST": "10"}),
-            ("caching=false", {"NATS_TOWER_CACHING": "false"}),
-            ("selector=false", {"NATS_TOWER_SERVER_SIDE_SELECTOR": "false"}),
+            ("workers=1", {"NATS_TOWER_WORKERS": "1"}, SHIPPED),
+            ("qps=5", {"NATS_TOWER_KUBE_QPS": "5", "NATS_TOWER_KUBE_BURST": "10"}, SHIPPED),
+            ("caching=false", {}, Wiring(tower_caching=False)),
+            ("selector=false", {}, Wiring(server_side_selector=False)),
         ]
     results: list[BurstResult] = []
-    for label, overrides in runs:
+    for label, overrides, wiring in runs:
         results.append(
             await run_burst(
                 label=label,
                 pods=args.compare_pods,
                 overrides=overrides,
-                time_limit=args.compare_time_limit if overrides else args.time_limit,
+                wiring=wiring,
+                time_limit=(
+                    args.compare_time_limit if overrides or not wiring.shipped else args.time_limit
+                ),
                 **shared,
             )
         )

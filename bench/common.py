@@ -9,12 +9,16 @@
   account ``operator``),
 * a real nats-server for the installation (``tower nats-config`` + ``nats-server -c``; the
   installation's ``url`` is then PATCHed over Tower's REST API to point at it),
-* and, on request, the operator (``nats-tower-operator run``, JSON logs to a file).
+* and, on request, the operator (``nats-tower-operator run``, JSON logs to a file; or, for
+  a run that rebuilds the Go operator's costs, the bench's own ``parity_operator.py``, see
+  :class:`Wiring`).
 
 Namespaces are created through the Kubernetes API and linked to the account over Tower's
 REST API. Every process is stopped at the end (SIGTERM, then SIGKILL), also on Ctrl-C or an
 error; an ``atexit`` hook kills whatever is still left. Helpers read CPU seconds and peak RSS
-from ``/proc``, the emulator's audit log, the operator's Prometheus metrics and Tower's
+from ``/proc``, the emulator's audit log (the bench's own Kubernetes requests are counted at
+its client's transport, :class:`CountingTransport`, to be told apart from the operator's),
+the operator's Prometheus metrics and Tower's
 requests from PocketBase's own request log (``GET /api/logs`` as PocketBase's superuser):
 every request the bench itself sends to Tower carries the User-Agent ``nats-tower-bench`` and
 is left out, so within a time window what remains is the operator's.
@@ -50,7 +54,10 @@ import httpx
 
 from nats_tower_operator.kube import NAMESPACES, KubeClient, KubeConfig
 
-REPO = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+#: The bench's entry point for an operator wired with the Go operator's costs (:class:`Wiring`).
+PARITY_OPERATOR = BENCH / "parity_operator.py"
 PYTHON = sys.executable
 CLUSTER_ID = "bench-cluster"
 ACCOUNT = "operator"
@@ -69,14 +76,52 @@ USER_CREATE = "POST nats_auth_users"
 #: restart over up-to-date Secrets may make.
 READINESS_ENDPOINT = "GET nats_auth_operators"
 
-# Go operator defaults (DESIGN.md section 2) as the operator's env knobs.
+
+@dataclass(frozen=True)
+class Wiring:
+    """How the operator process is built beyond its settings (the Go operator's costs).
+
+    The default is the operator as shipped (``nats-tower-operator run``). Caching Tower lookups
+    and the server-side label selector on consumers are not settings of the operator; a run
+    without one of them starts ``bench/parity_operator.py``, which builds the operator with
+    ``build_operator(..., tower_caching=False)`` and/or ``consumer_selector=None``.
+    """
+
+    tower_caching: bool = True
+    server_side_selector: bool = True
+
+    @property
+    def shipped(self) -> bool:
+        """Whether this is the operator as ``nats-tower-operator run`` builds it."""
+        return self.tower_caching and self.server_side_selector
+
+    def flags(self) -> list[str]:
+        """``parity_operator.py``'s flags for this wiring."""
+        flags = [] if self.tower_caching else ["--no-tower-caching"]
+        return flags + ([] if self.server_side_selector else ["--no-server-side-selector"])
+
+    def argv(self) -> list[str]:
+        """The operator's command line."""
+        if self.shipped:
+            return [PYTHON, "-m", "nats_tower_operator.cli", "run"]
+        return [PYTHON, str(PARITY_OPERATOR), *self.flags()]
+
+    def describe(self) -> str:
+        """``"caching=false selector=false"`` (empty for the shipped wiring)."""
+        parts = [] if self.tower_caching else ["caching=false"]
+        return " ".join(parts + ([] if self.server_side_selector else ["selector=false"]))
+
+
+#: The shipped operator.
+SHIPPED = Wiring()
+# Go operator defaults (DESIGN.md section 2): its tuning as the operator's env knobs, and its
+# costs (no Tower lookup cache, every pod watched) as the bench's own wiring.
 GO_PARITY_ENV: dict[str, str] = {
     "NATS_TOWER_WORKERS": "1",
     "NATS_TOWER_KUBE_QPS": "5",
     "NATS_TOWER_KUBE_BURST": "10",
-    "NATS_TOWER_CACHING": "false",
-    "NATS_TOWER_SERVER_SIDE_SELECTOR": "false",
 }
+GO_PARITY_WIRING = Wiring(tower_caching=False, server_side_selector=False)
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 #: The 1/5/15-minute load averages when the bench started (other work on the machine).
@@ -234,7 +279,8 @@ def operator_kube_requests(
     """Requests in the emulator's ``audit`` minus the bench's own, as ``"<verb> <resource>"``.
 
     The bench and the operator share one kubeconfig (one audit user), so the bench's requests
-    (:attr:`KubeClient.stats`, counted the same way) are subtracted.
+    (counted by :class:`CountingTransport` under the same keys, plus its aiohttp pod creates
+    as ``"create pods"``) are subtracted.
     """
     counts: Counter[str] = Counter()
     for record in audit:
@@ -242,6 +288,51 @@ def operator_kube_requests(
             counts[f"{record.get('verb')} {record['resource']}"] += 1
     counts.subtract(bench_requests)
     return {key: n for key, n in counts.items() if n > 0}
+
+
+# --- the bench's Kubernetes requests ------------------------------------------------------
+
+_WRITE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def kube_request_key(request: httpx.Request) -> str:
+    """``"<verb> <resource>"`` of one Kubernetes API request, as the emulator's audit has it.
+
+    RBAC verbs (a GET with ``watch=true`` is ``watch``, a GET of a collection ``list``);
+    subresources count under their resource; discovery is ``"get discovery"``.
+    """
+    parts = [p for p in request.url.path.split("/") if p]
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if len(rest) >= 3 and rest[0] == "namespaces":  # a namespaced resource
+        rest = rest[2:]
+    if not rest:
+        return "get discovery"
+    if request.method != "GET":
+        return f"{_WRITE_VERBS.get(request.method, request.method.lower())} {rest[0]}"
+    if request.url.params.get("watch") in ("true", "1"):
+        return f"watch {rest[0]}"
+    return f"{'get' if len(rest) > 1 else 'list'} {rest[0]}"
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """An HTTP transport counting each request in ``counts`` before sending it.
+
+    Passed to :class:`KubeClient` through its ``transport=`` seam, so every request the client
+    sends (retries and list pages included) is counted as :func:`kube_request_key` names it.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, counts: Counter[str]) -> None:
+        self.inner = inner
+        self.counts = counts
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Count ``request``, then send it with the wrapped transport."""
+        self.counts[kube_request_key(request)] += 1
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self.inner.aclose()
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -517,6 +608,10 @@ class BenchSystem:
     account: dict[str, Any] = field(default_factory=dict)
     installations_file: Path = field(default=Path())
     operator_env_overrides: dict[str, str] = field(default_factory=dict)
+    operator_wiring: Wiring = SHIPPED
+    #: Every Kubernetes request of the bench's :meth:`kube_client` clients (see
+    #: :class:`CountingTransport`); not its aiohttp pod creates.
+    kube_requests: Counter[str] = field(default_factory=Counter)
     superuser_password: str = field(default_factory=lambda: secrets.token_hex(12))
     _superuser_token: str = ""
     _http: httpx.AsyncClient | None = None
@@ -733,12 +828,21 @@ class BenchSystem:
         return env
 
     async def start_operator(
-        self, overrides: Mapping[str, str] | None = None, *, ready_timeout: float = 60.0
+        self,
+        overrides: Mapping[str, str] | None = None,
+        *,
+        wiring: Wiring = SHIPPED,
+        ready_timeout: float = 60.0,
     ) -> Proc:
-        """Start ``nats-tower-operator run``; return once ``/readyz`` answers 200."""
+        """Start the operator; return once ``/readyz`` answers 200.
+
+        ``nats-tower-operator run`` with the env ``overrides``; with a ``wiring`` other than
+        the shipped one, ``bench/parity_operator.py`` (same settings, the Go operator's costs).
+        """
         if "operator" in self.procs:
             raise RuntimeError("the operator is already running")
         self.operator_env_overrides = dict(overrides or {})
+        self.operator_wiring = wiring
         port = free_port()
         self.health_url = f"http://127.0.0.1:{port}"
         env = self.operator_env(
@@ -746,7 +850,7 @@ class BenchSystem:
         )
         proc = await Proc.spawn(
             "operator",
-            [PYTHON, "-m", "nats_tower_operator.cli", "run"],
+            wiring.argv(),
             log=self.workdir / "operator.log",
             env=env,
         )
@@ -953,12 +1057,23 @@ class BenchSystem:
         response.raise_for_status()
 
     def kube_client(self) -> KubeClient:
-        """An unthrottled Kubernetes client for the bench itself (the caller closes it)."""
+        """An unthrottled Kubernetes client for the bench itself (the caller closes it).
+
+        Its requests are counted in :attr:`kube_requests` at its transport.
+        """
+        config = KubeConfig.from_kubeconfig(str(self.kubeconfig))
+        connections = 200
+        # With a transport of its own, httpx ignores the client's limits and TLS settings.
+        inner = httpx.AsyncHTTPTransport(
+            verify=config.ssl_context(),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        )
         return KubeClient(
-            KubeConfig.from_kubeconfig(str(self.kubeconfig)),
+            config,
             qps=0,
-            max_connections=200,
-            user_agent="nats-tower-bench",
+            max_connections=connections,
+            transport=CountingTransport(inner, self.kube_requests),
+            user_agent=BENCH_USER_AGENT,
         )
 
 

@@ -6,8 +6,10 @@ each) as fast as the bench can, up to ``--rate`` per second for ``--seconds``. R
 operator's RSS before/after and its CPU share during the churn. With the server-side label
 selector the API server never sends those events to the operator.
 
-``--compare`` runs the same with ``NATS_TOWER_SERVER_SIDE_SELECTOR=false`` (watch every pod
-and filter in the process, as the Go operator does) next to the defaults.
+``--compare`` runs the same without the server-side selector (watch every pod and filter in
+the process, as the Go operator does; not a setting of the operator, so that run starts
+``bench/parity_operator.py --no-server-side-selector``, see ``common.Wiring``) next to the
+defaults.
 
 Run: ``.venv/bin/python bench/noise.py [--pods 20000 --rate 1000 --seconds 30] [--compare]``.
 """
@@ -24,8 +26,10 @@ from typing import Any
 
 import aiohttp
 from common import (
+    SHIPPED,
     BenchSystem,
     PodCreates,
+    Wiring,
     create_pods,
     machine,
     rss_mb,
@@ -100,11 +104,11 @@ async def churn(system: BenchSystem, pods: int, *, rate: float, seconds: float) 
 
 
 async def run_noise(
-    label: str, overrides: dict[str, str], *, pods: int, rate: float, seconds: float
+    label: str, wiring: Wiring, *, pods: int, rate: float, seconds: float
 ) -> NoiseResult:
     async with BenchSystem.running(namespaces=(NAMESPACE,)) as system:
         say(f"[{label}] workdir {system.workdir}")
-        operator = await system.start_operator(overrides)
+        operator = await system.start_operator(wiring=wiring)
         await asyncio.sleep(2.0)
         rss_idle = rss_mb(operator.pid)
         plan = [(NAMESPACE, f"noise-{i}", f"noise-{i}") for i in range(pods)]
@@ -144,12 +148,12 @@ async def main(argv: list[str]) -> int:
         f"noise: {args.pods} unlabelled pods, up to {args.rate:g} updates/s for "
         f"{args.seconds:g} s; {machine()}"
     )
-    runs: list[tuple[str, dict[str, str]]] = [("defaults", {})]
+    runs: list[tuple[str, Wiring]] = [("defaults", SHIPPED)]
     if args.compare:
-        runs.append(("no server-side selector", {"NATS_TOWER_SERVER_SIDE_SELECTOR": "false"}))
+        runs.append(("no server-side selector", Wiring(server_side_selector=False)))
     results = [
-        await run_noise(label, env, pods=args.pods, rate=args.rate, seconds=args.seconds)
-        for label, env in runs
+        await run_noise(label, wiring, pods=args.pods, rate=args.rate, seconds=args.seconds)
+        for label, wiring in runs
     ]
     rows = []
     for r in results:

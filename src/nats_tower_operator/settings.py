@@ -222,7 +222,7 @@ def _cluster_id(raw: str) -> str:
 
 def _dns_label(what: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
-        if len(raw) > 63 or not _DNS_LABEL.match(raw):
+        if len(raw) > 63 or not _DNS_LABEL.fullmatch(raw):
             raise ValueError(f"{raw[:70]!r} is not a valid {what} name")
         return raw
 
@@ -230,7 +230,7 @@ def _dns_label(what: str) -> Callable[[str], str]:
 
 
 def _installation(raw: str) -> str:
-    if not INSTALLATION_KEY_RE.match(raw):
+    if not INSTALLATION_KEY_RE.fullmatch(raw):
         raise ValueError("not an installation public key (56 characters starting with 'O')")
     return raw
 
@@ -464,7 +464,7 @@ def _read_installations(path: str, problems: list[str], *, explicit: bool) -> fr
         return None
     keys: set[str] = set()
     for key in data:
-        if not isinstance(key, str) or not INSTALLATION_KEY_RE.match(key):
+        if not isinstance(key, str) or not INSTALLATION_KEY_RE.fullmatch(key):
             problems.append(
                 f"installations file {path}: {str(key)[:64]!r} is not an installation public "
                 "key (56 characters starting with 'O')"

@@ -54,6 +54,16 @@ async def _exercise(kube: KubeClient, namespace: str) -> None:
     await create_pod(kube, labelled_pod("app", secret="app-creds", namespace=namespace))
     secret = await wait_secret(kube, namespace, "app-creds")
 
+    # A Secret of the asked-for name that is not the operator's: the create meets it, the
+    # operator reads it (GET) and leaves it alone.
+    await kube.create(
+        SECRETS,
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "taken"}, "data": {}},
+        namespace=namespace,
+    )
+    await create_pod(kube, labelled_pod("squatter", secret="taken", namespace=namespace))
+    await wait_event(kube, namespace, "squatter", "SecretNotOwned")
+
     # An edited Secret is restored in place (PUT).
     edited = dict(secret)
     edited["data"] = {"nats.creds": base64.b64encode(b"tampered").decode()}

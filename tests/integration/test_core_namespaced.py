@@ -6,9 +6,8 @@ user name, so the emulator's audit log separates its requests from the test clie
 
 from __future__ import annotations
 
-import asyncio
-
 from nats_tower_operator.kube import KubeClient
+from nats_tower_operator.reconcilers.labels import Reason
 from nats_tower_operator.sandbox import Environment
 
 from .harness import (
@@ -19,6 +18,7 @@ from .harness import (
     get_secret,
     labelled_pod,
     tower_users,
+    wait_event,
     wait_secret,
 )
 
@@ -40,14 +40,18 @@ async def test_namespaced_operator_ignores_other_namespaces(
     # Labelled pods everywhere, some before and some after the operator starts.
     for namespace in OTHERS:
         await create_pod(kube, labelled_pod("early", secret="early-creds", namespace=namespace))
-    await operator.start(NATS_TOWER_NAMESPACE="team-a")
+    op = await operator.start(NATS_TOWER_NAMESPACE="team-a")
     for namespace in OTHERS:
         await create_pod(kube, labelled_pod("late", secret="late-creds", namespace=namespace))
     await create_pod(kube, labelled_pod("mine", secret="mine-creds", namespace="team-a"))
 
     secret = await wait_secret(kube, "team-a", "mine-creds")
     await assert_creds_work(secret)
-    await asyncio.sleep(1.0)
+    # Barrier: "mine" is younger than every "late" pod (one resourceVersion order), and the
+    # operator's pod cache holds it, so every pod event it was sent up to then is handled;
+    # idle() then waits for the work those events queued, Events included.
+    assert op.pods.store.get("team-a", "mine") is not None
+    await wait_event(kube, "team-a", "mine", Reason.CREATED)
     await operator.idle()
 
     for namespace in OTHERS:

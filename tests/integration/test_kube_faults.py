@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 
 import pytest
@@ -17,6 +16,7 @@ from .harness import (
     labelled_pod,
     tower_users,
     wait_secret,
+    wait_until,
 )
 
 
@@ -24,7 +24,7 @@ from .harness import (
 async def test_burst_converges_through_watch_drops_410_and_write_errors(
     env: Environment, kube: KubeClient, operator: OperatorHandle
 ) -> None:
-    await operator.start()
+    op = await operator.start()
     faults = env.emulator.faults
     faults.fail_next(4, status=500, method="POST", path=r"/secrets$")
     faults.fail_next(2, status=429, retry_after=1, method="POST", path=r"/secrets$")
@@ -34,8 +34,12 @@ async def test_burst_converges_through_watch_drops_410_and_write_errors(
     faults.compact()  # the operator's resume points are gone: it must relist
     for i in range(10):
         await create_pod(kube, labelled_pod(f"b-{i}", secret=f"b-{i}"))
-    await asyncio.sleep(0.2)
-    faults.drop_watches()
+
+    async def caught_up() -> bool:  # past the cut and the compaction: it resumed or relisted
+        return all(op.pods.store.get("default", f"b-{i}") is not None for i in range(10))
+
+    await wait_until(caught_up, what="the operator's pod cache holding every b pod")
+    faults.drop_watches()  # and again, cleanly, on the streams it has opened since
 
     names = [f"a-{i}" for i in range(10)] + [f"b-{i}" for i in range(10)]
     secrets = [await wait_secret(kube, "default", n, timeout=30) for n in names]

@@ -22,7 +22,7 @@ from nats_tower_operator.runtime.leader import LeaseElector
 from nats_tower_operator.sandbox import Environment
 from nats_tower_operator.settings import load_settings
 
-from .harness import create_pod, labelled_pod, tower_users, wait_secret
+from .harness import create_pod, labelled_pod, tower_users, wait_secret, wait_until
 
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 LEASE_NAME = "nats-tower-operator"
@@ -56,12 +56,13 @@ class Replica:
         self.task: asyncio.Task[int] | None = None
 
     async def start(self) -> Replica:
-        self.task = asyncio.create_task(self.op.run(install_signal_handlers=False))
-        deadline = time.monotonic() + 10
-        while not self.op.synced():
-            assert not self.task.done(), f"operator exited early: {self.task.result()}"
-            assert time.monotonic() < deadline, "operator caches did not sync"
-            await asyncio.sleep(0.02)
+        task = self.task = asyncio.create_task(self.op.run(install_signal_handlers=False))
+
+        async def synced() -> bool:
+            assert not task.done(), f"operator exited early: {task.result()}"
+            return self.op.synced()
+
+        await wait_until(synced, timeout=10, what="operator caches synced")
         return self
 
     async def kill(self) -> None:
@@ -99,6 +100,30 @@ async def wait_leader(replica: Replica, timeout: float) -> float:
     return time.monotonic() - start
 
 
+async def caches_hold(replica: Replica, pod: str, secret: str) -> bool:
+    op = replica.op
+    return (
+        op.pods.store.get("default", pod) is not None
+        and op.secrets.store.get("default", secret) is not None
+    )
+
+
+async def wait_lease_reads(
+    env: Environment, replica: Replica, *, since: int, count: int = 1
+) -> None:
+    """Wait until ``replica`` has read the Lease ``count`` times after audit record ``since``."""
+
+    async def read() -> bool:
+        reads = [
+            r
+            for r in env.emulator.audit.records[since:]
+            if (r.user, r.verb, r.resource) == (replica.user, "get", "leases")
+        ]
+        return len(reads) >= count
+
+    await wait_until(read, what=f"{count} Lease read(s) by {replica.user}")
+
+
 def writes_by_user(env: Environment, start: int = 0) -> list[tuple[str, str, str, str]]:
     """The operators' writes after audit record ``start``, leases aside (not the test's)."""
     return [
@@ -123,12 +148,17 @@ async def test_only_the_leader_writes_and_a_follower_takes_over(
     await create_pod(kube, labelled_pod("first", secret="first-creds"))
     await wait_secret(kube, "default", "first-creds")
     await a.op.controller.wait_idle(10)
-    await asyncio.sleep(0.5)
+    # Barrier: B's caches hold the pod and the Secret (the work is in B's view too), and
+    # B's elector has read the Lease since then and stayed a follower.
+    await wait_until(lambda: caches_hold(b, "first", "first-creds"), what="the work in B's caches")
+    await wait_lease_reads(env, b, since=len(env.emulator.audit.records))
     assert a.elector.is_leader and not b.elector.is_leader
     assert (a.leader_gauge, b.leader_gauge) == (1.0, 0.0)
     writers = {user for user, *_ in writes_by_user(env)}
     assert a.user in writers and b.user not in writers
     assert not any(r.verb in WRITES for r in env.emulator.audit.resource_requests(user=b.user))
+    queue = b.op.controller.queue  # B's informers queued the Secret; nobody works on it
+    assert (len(queue), queue.processing_count) == (1, 0)
 
     # A dies without releasing; a credential is requested while nobody leads.
     killed_at = len(env.emulator.audit.records)
@@ -148,9 +178,12 @@ async def test_only_the_leader_writes_and_a_follower_takes_over(
     # A fresh replica follows; B stops gracefully and hands the lease over at once.
     c = Replica(env, "c")
     replicas.append(c)
+    joined_at = len(env.emulator.audit.records)
     await c.start()
     await b.op.controller.wait_idle(10)
-    await asyncio.sleep(0.5)
+    # Barrier: C has read B's Lease twice (the second read is where an expiry could be
+    # judged) and is still a follower.
+    await wait_lease_reads(env, c, since=joined_at, count=2)
     assert not c.elector.is_leader and c.leader_gauge == 0.0
     handover_at = len(env.emulator.audit.records)
     assert await b.stop() == 0

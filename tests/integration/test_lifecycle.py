@@ -6,12 +6,15 @@ restarts the operator between steps where the outcome must not depend on memory.
 
 from __future__ import annotations
 
-import asyncio
+import time
 from typing import Any
 
 import pytest
 
+from nats_tower_operator.bootstrap import Operator
 from nats_tower_operator.kube import NACK_ACCOUNTS, PODS, SECRETS, KubeClient
+from nats_tower_operator.reconcilers.plan import LOOK_AGAIN_SLACK
+from nats_tower_operator.reconcilers.secretdoc import parse_time
 from nats_tower_operator.sandbox import Environment
 
 from .harness import (
@@ -28,7 +31,10 @@ from .harness import (
     wait_secret_gone,
     wait_until,
 )
+from .scrape import reconciles
 
+ORPHANED = "nats-tower.com/orphaned-since"
+GRACE = 2
 FAST = {
     "NATS_TOWER_REVOKE_GRACE_PERIOD": "1",
     "NATS_TOWER_ACCESS_RETRY_INTERVAL": "0.5",
@@ -64,25 +70,38 @@ async def test_same_secret_name_in_two_namespaces_gets_two_isolated_users(
 async def test_unused_secret_is_revoked_after_grace_period_and_nats_refuses_it(
     env: Environment, kube: KubeClient, operator: OperatorHandle
 ) -> None:
-    await operator.start(NATS_TOWER_REVOKE_GRACE_PERIOD="2")
+    op = await operator.start(NATS_TOWER_REVOKE_GRACE_PERIOD=str(GRACE))
     await create_pod(kube, labelled_pod("app-1", secret="app"))
     secret = await wait_secret(kube, "default", "app")
     await assert_creds_work(secret)
 
     # A rollout: the old pod goes, a new one comes within the grace period -> no churn.
     await kube.delete(PODS, "app-1", namespace="default")
-    await asyncio.sleep(0.5)
+    orphaned = await wait_until(
+        lambda: _annotation(kube, "default", "app", ORPHANED), what="orphaned-since recorded"
+    )
     await create_pod(kube, labelled_pod("app-2", secret="app"))
-    await asyncio.sleep(2.5)
+    # The operator scheduled its look at the end of the grace period (and the slack after
+    # it); wait until then, so that look is due, and make it look once more (a pod change
+    # queues the Secret). Once that reconcile is done, the grace period is over for the
+    # operator and it has decided with app-2 in view.
+    since = parse_time(orphaned)
+    assert since is not None
+    look_at = since + GRACE + LOOK_AGAIN_SLACK
+
+    async def grace_over() -> bool:
+        return time.time() >= look_at
+
+    await wait_until(grace_over, timeout=GRACE + 10, what="the end of the grace period")
+    await _touch_and_settle(kube, operator, op, "default", "app-2")
     kept = await get_secret(kube, "default", "app")
     assert kept is not None and decode(kept)["nats.creds"] == decode(secret)["nats.creds"]
-    assert "nats-tower.com/orphaned-since" not in kept["metadata"].get("annotations", {})
+    assert ORPHANED not in kept["metadata"].get("annotations", {})
 
     # Scale to zero; restart the operator while the grace period runs.
     await kube.delete(PODS, "app-2", namespace="default")
     await wait_until(
-        lambda: _annotated(kube, "default", "app", "nats-tower.com/orphaned-since"),
-        what="orphaned-since recorded",
+        lambda: _annotated(kube, "default", "app", ORPHANED), what="orphaned-since recorded"
     )
     await operator.restart()
     await wait_secret_gone(kube, "default", "app")
@@ -91,8 +110,35 @@ async def test_unused_secret_is_revoked_after_grace_period_and_nats_refuses_it(
 
 
 async def _annotated(kube: KubeClient, namespace: str, name: str, key: str) -> bool:
+    return await _annotation(kube, namespace, name, key) is not None
+
+
+async def _annotation(kube: KubeClient, namespace: str, name: str, key: str) -> str | None:
     secret = await get_secret(kube, namespace, name)
-    return bool(secret and key in (secret["metadata"].get("annotations") or {}))
+    value = ((secret or {}).get("metadata", {}).get("annotations") or {}).get(key)
+    return str(value) if value is not None else None
+
+
+async def _touch_and_settle(
+    kube: KubeClient, operator: OperatorHandle, op: Operator, namespace: str, pod: str
+) -> None:
+    """Change pod ``pod`` (a label), wait until the operator has seen it and is idle.
+
+    A barrier: the operator reconciled that pod's Secret after this call began.
+    """
+    before = reconciles(op)
+    touched = await kube.patch(
+        PODS, pod, {"metadata": {"labels": {"touched": str(time.time())}}}, namespace=namespace
+    )
+    version = touched["metadata"]["resourceVersion"]
+
+    async def seen() -> bool:
+        cached = op.pods.store.get(namespace, pod)
+        return cached is not None and cached["metadata"].get("resourceVersion") == version
+
+    await wait_until(seen, what=f"pod {namespace}/{pod} changed in the operator's cache")
+    await operator.idle()
+    assert reconciles(op) > before
 
 
 async def test_deleting_a_nack_account_revokes_its_credentials(

@@ -7,6 +7,7 @@ from nats_tower_operator.kube import KubeClient
 from nats_tower_operator.sandbox import Environment
 
 from .harness import OperatorHandle, create_pod, labelled_pod, wait_secret
+from .scrape import tower_requests
 
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 
@@ -32,5 +33,6 @@ async def test_restart_is_read_only(
     writes = [(r.verb, r.resource, r.name) for r in during if r.verb in WRITES]
     assert writes == []
     # The readiness proof (token probe + the one configured installation), nothing per Secret.
-    assert set(op.tower.stats) <= {"GET nats_auth_operators"}
-    assert op.tower.stats["GET nats_auth_operators"] <= 2
+    sent = tower_requests(op)  # the operator's own metric, as /metrics reports it
+    assert set(sent) <= {"GET nats_auth_operators"}, sent
+    assert sent["GET nats_auth_operators"] <= 2, sent

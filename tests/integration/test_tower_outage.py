@@ -11,16 +11,18 @@ from urllib.parse import urlsplit
 import pytest
 
 from nats_tower_operator.kube import KubeClient
+from nats_tower_operator.reconcilers.labels import Reason
 from nats_tower_operator.sandbox import Environment
 
 from .harness import (
     OperatorHandle,
     assert_creds_work,
     create_pod,
+    events_for,
     labelled_pod,
     tower_users,
-    wait_event,
     wait_secret,
+    wait_until,
 )
 
 
@@ -93,8 +95,21 @@ async def test_burst_survives_tower_outage_without_duplicate_users(
     proxy.sever()
     for i in range(20):
         await create_pod(kube, labelled_pod(f"app-{i}", secret=f"app-{i}"))
-    await wait_event(kube, "default", "app-0", "ErrorCreatingUserAuth", timeout=20)
-    await asyncio.sleep(3)
+
+    # Barrier: every new credential failed during the outage and failed again on its retry
+    # (repeats of an Event are aggregated into its count), so the operator is backing off.
+    async def each_failed_twice() -> bool:
+        for i in range(20):
+            told = [
+                int(e.get("count") or 1)
+                for e in await events_for(kube, "default", f"app-{i}")
+                if e.get("reason") == Reason.ERROR_CREATING_USER
+            ]
+            if sum(told) < 2:
+                return False
+        return True
+
+    await wait_until(each_failed_twice, timeout=45, what="two failures per credential")
     proxy.cut = False
 
     secrets = [await wait_secret(kube, "default", f"app-{i}", timeout=60) for i in range(20)]

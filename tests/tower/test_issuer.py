@@ -8,6 +8,7 @@ after the server stored it); the unique violations are the real server's.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -49,8 +50,9 @@ async def issuer(client: TowerClient) -> AsyncIterator[CredentialIssuer]:
     yield CredentialIssuer(client, cluster_id=CLUSTER)
 
 
-def requests(client: TowerClient) -> dict[str, int]:
-    return dict(client.stats)
+def requests(faults: FaultTransport) -> Counter[str]:
+    """The client's HTTP requests so far, as ``"METHOD collection"``, seen at its transport."""
+    return Counter(f"{method} {collection}" for method, collection in faults.sent)
 
 
 def name(i: int, namespace: str = "team-a") -> str:
@@ -62,12 +64,12 @@ def name(i: int, namespace: str = "team-a") -> str:
 
 
 async def test_burst_of_50_new_users_costs_50_creates_and_a_handful(
-    world: World, client: TowerClient, issuer: CredentialIssuer
+    world: World, faults: FaultTransport, issuer: CredentialIssuer
 ) -> None:
     creds = await asyncio.gather(*(issuer.issue(world.spec(f"app-{i}")) for i in range(50)))
     assert all(c.created for c in creds)
     assert len({c.user_id for c in creds}) == 50
-    counts = requests(client)
+    counts = requests(faults)
     assert counts.pop(f"GET {OPERATORS}") == 1
     assert counts.pop(f"GET {ACCOUNTS}") == 1
     assert counts.pop(f"GET {ACCESS}") == 1
@@ -86,20 +88,20 @@ async def test_burst_of_50_new_users_costs_50_creates_and_a_handful(
 
 
 async def test_burst_of_100_existing_users_costs_3_finds(
-    world: World, client: TowerClient, issuer: CredentialIssuer
+    world: World, faults: FaultTransport, issuer: CredentialIssuer
 ) -> None:
     for i in range(100):
         await world.user(f"app-{i}")
     creds = await asyncio.gather(*(issuer.issue(world.spec(f"app-{i}")) for i in range(100)))
     assert not any(c.created for c in creds)
-    counts = requests(client)
+    counts = requests(faults)
     assert counts[f"GET {USERS}"] == 3
     assert f"POST {USERS}" not in counts
     assert sum(counts.values()) == 6
 
 
 async def test_pipelined_burst_of_our_names_costs_one_listing_and_one_create_each(
-    world: World, client: TowerClient, issuer: CredentialIssuer
+    world: World, faults: FaultTransport, issuer: CredentialIssuer
 ) -> None:
     """Reconciles do not start together, so batching by time window leaves most lookups
     alone; one light listing per (account, namespace) serves the whole burst instead."""
@@ -112,14 +114,14 @@ async def test_pipelined_burst_of_our_names_costs_one_listing_and_one_create_eac
             await issuer.issue(world.spec(name(queue.get_nowait())))
 
     await asyncio.gather(*(worker() for _ in range(8)))
-    counts = requests(client)
+    counts = requests(faults)
     assert counts[f"POST {USERS}"] == 60
     assert counts[f"GET {USERS}"] == 1
     assert sum(counts.values()) == 60 + 1 + 3  # + installation, account, access
 
 
 async def test_an_existing_user_is_found_through_the_listing(
-    world: World, client: TowerClient, issuer: CredentialIssuer
+    world: World, faults: FaultTransport, issuer: CredentialIssuer
 ) -> None:
     existing = await world.user(name(1))
     await world.user("someone-else/team-a/app-1")
@@ -128,7 +130,7 @@ async def test_an_existing_user_is_found_through_the_listing(
     assert cred.creds == existing["creds"]
     again = await issuer.issue(world.spec(name(2)))
     assert again.created
-    assert requests(client)[f"GET {USERS}"] == 2  # one listing + one get of the hit
+    assert requests(faults)[f"GET {USERS}"] == 2  # one listing + one get of the hit
 
 
 async def test_a_user_deleted_after_the_listing_is_created_again(
@@ -150,7 +152,7 @@ async def test_the_listing_is_per_namespace(world: World, issuer: CredentialIssu
 
 
 async def test_lookups_are_cached_until_invalidated(
-    world: World, client: TowerClient, issuer: CredentialIssuer
+    world: World, faults: FaultTransport, issuer: CredentialIssuer
 ) -> None:
     await issuer.issue(world.spec("a"))
     await issuer.issue(world.spec("b"))
@@ -158,21 +160,23 @@ async def test_lookups_are_cached_until_invalidated(
     assert await issuer.installation_urls(world.key) == tuple(
         u.strip() for u in world.inst["url"].split(",")
     )
-    counts = requests(client)
+    counts = requests(faults)
     assert counts[f"GET {OPERATORS}"] == 1
     assert counts[f"GET {ACCESS}"] == 1
     issuer.invalidate()
     await issuer.issue(world.spec("c"))
-    counts = requests(client)
+    counts = requests(faults)
     assert counts[f"GET {OPERATORS}"] == 2
     assert counts[f"GET {ACCOUNTS}"] == 2
     assert counts[f"GET {ACCESS}"] == 2
 
 
-async def test_caching_off_goes_to_tower_every_time(world: World, client: TowerClient) -> None:
+async def test_caching_off_goes_to_tower_every_time(
+    world: World, client: TowerClient, faults: FaultTransport
+) -> None:
     issuer = CredentialIssuer(client, cluster_id=CLUSTER, caching=False)
     await asyncio.gather(*(issuer.issue(world.spec(f"app-{i}")) for i in range(10)))
-    counts = requests(client)
+    counts = requests(faults)
     for key in (f"GET {OPERATORS}", f"GET {ACCOUNTS}", f"GET {ACCESS}"):
         assert counts[key] == 10
     assert counts[f"GET {USERS}"] == 10 and counts[f"POST {USERS}"] == 10
@@ -182,7 +186,7 @@ async def test_caching_off_goes_to_tower_every_time(world: World, client: TowerC
 
 
 async def test_access_denied_is_cached_briefly_then_a_link_takes_effect(
-    world: World, client: TowerClient
+    world: World, client: TowerClient, faults: FaultTransport
 ) -> None:
     issuer = CredentialIssuer(client, cluster_id=CLUSTER, negative_ttl=0.3)
     spec = world.spec("app", namespace="team-b")
@@ -198,14 +202,14 @@ async def test_access_denied_is_cached_briefly_then_a_link_takes_effect(
     await world.link("team-b")
     with pytest.raises(AccessNotAllowed):
         await issuer.issue(spec)  # the "no" is still cached
-    counts = requests(client)
+    counts = requests(faults)
     assert counts[f"GET {ACCESS}"] == 1
     assert counts[f"GET {OPERATORS}"] == 2  # the lookup, and the proof of the "no"
     assert f"GET {USERS}" not in counts  # no user lookup for a denied namespace
     await asyncio.sleep(0.31)  # at least the negative TTL
     cred = await issuer.issue(spec)
     assert cred.created
-    assert requests(client)[f"GET {ACCESS}"] == 2
+    assert requests(faults)[f"GET {ACCESS}"] == 2
 
 
 async def test_access_of_another_cluster_does_not_count(
@@ -218,18 +222,18 @@ async def test_access_of_another_cluster_does_not_count(
 
 
 async def test_unknown_installation_and_account_are_proven_then_cached(
-    world: World, client: TowerClient, issuer: CredentialIssuer
+    world: World, faults: FaultTransport, issuer: CredentialIssuer
 ) -> None:
     for _ in range(3):
         with pytest.raises(InstallationNotFound):
             await issuer.issue(world.spec("app", installation="O" + "N" * 55))
-    assert requests(client)[f"GET {OPERATORS}"] == 2  # lookup + proof, then cached briefly
+    assert requests(faults)[f"GET {OPERATORS}"] == 2  # lookup + proof, then cached briefly
     with pytest.raises(AccountNotFound) as info:
         await issuer.issue(world.spec("app", account="billing"))
     assert world.key in str(info.value)
     with pytest.raises(AccountNotFound):
         await issuer.issue(world.spec("app", account="billing"))
-    assert requests(client)[f"GET {ACCOUNTS}"] == 1
+    assert requests(faults)[f"GET {ACCOUNTS}"] == 1
 
 
 async def test_a_wrong_token_is_never_taken_for_not_found_or_not_allowed(
@@ -265,7 +269,7 @@ async def test_confirm_unlinked_reads_tower_afresh(
 
 
 async def test_a_concurrent_creator_wins_and_we_reuse_its_user(
-    world: World, client: TowerClient, faults: FaultTransport, issuer: CredentialIssuer
+    world: World, faults: FaultTransport, issuer: CredentialIssuer
 ) -> None:
     winner: dict[str, Any] = {}
 
@@ -276,21 +280,21 @@ async def test_a_concurrent_creator_wins_and_we_reuse_its_user(
     cred = await issuer.issue(world.spec("app"))
     assert cred.user_id == winner["id"] and cred.creds == winner["creds"]
     assert cred.created is False
-    counts = requests(client)
+    counts = requests(faults)
     assert counts[f"POST {USERS}"] == 1 and counts[f"GET {USERS}"] == 2
     assert counts[f"GET {OPERATORS}"] == 1  # a unique violation needs no token proof
     assert len(await world.users()) == 1
 
 
 async def test_a_lost_create_answer_is_retried_without_a_duplicate(
-    world: World, client: TowerClient, faults: FaultTransport, issuer: CredentialIssuer
+    world: World, faults: FaultTransport, issuer: CredentialIssuer
 ) -> None:
     faults.inject(Fault("POST", USERS, lose_answer=True))
     cred = await issuer.issue(world.spec("app"))
     users = await world.users()
     assert len(users) == 1 and cred.user_id == users[0]["id"]
     assert cred.created is False  # the retry found the user its first attempt made
-    assert requests(client)[f"POST {USERS}"] == 2
+    assert requests(faults)[f"POST {USERS}"] == 2
 
 
 async def test_two_issuers_racing_make_one_user(world: World, client: TowerClient) -> None:
@@ -303,12 +307,12 @@ async def test_two_issuers_racing_make_one_user(world: World, client: TowerClien
 
 
 async def test_other_bad_requests_are_not_swallowed(
-    world: World, client: TowerClient, issuer: CredentialIssuer
+    world: World, faults: FaultTransport, issuer: CredentialIssuer
 ) -> None:
     with pytest.raises(TowerBadRequest) as info:
         await issuer.issue(world.spec("app", description="d" * 5001))
     assert info.value.field_errors == {"description": "validation_max_text_constraint"}
-    assert requests(client)[f"GET {USERS}"] == 1
+    assert requests(faults)[f"GET {USERS}"] == 1
     assert await world.users() == []
 
 
@@ -316,7 +320,7 @@ async def test_other_bad_requests_are_not_swallowed(
 
 
 async def test_an_existing_role_is_reused_and_never_edited(
-    world: World, client: TowerClient, issuer: CredentialIssuer
+    world: World, faults: FaultTransport, issuer: CredentialIssuer
 ) -> None:
     role = await world.role("reader", [], ["orders.>"])
     specs = [
@@ -325,13 +329,13 @@ async def test_an_existing_role_is_reused_and_never_edited(
     creds = await asyncio.gather(*(issuer.issue(s) for s in specs))
     assert {u["signing_key"] for u in await world.users()} == {role["id"]}
     assert not any(c.role_mismatch for c in creds)
-    counts = requests(client)
+    counts = requests(faults)
     assert counts[f"GET {ROLES}"] == 1 and f"POST {ROLES}" not in counts
     assert (await world.roles())[0]["subscribe"] == ["orders.>"]  # annotations do not edit it
 
 
 async def test_a_missing_role_is_created_once_for_a_burst(
-    world: World, client: TowerClient, issuer: CredentialIssuer
+    world: World, faults: FaultTransport, issuer: CredentialIssuer
 ) -> None:
     role = RoleSpec("writer", publish=("orders.new",), subscribe=("_INBOX.>",))
     await asyncio.gather(*(issuer.issue(world.spec(f"app-{i}", role=role)) for i in range(20)))
@@ -339,7 +343,7 @@ async def test_a_missing_role_is_created_once_for_a_burst(
     assert len(roles) == 1
     assert (roles[0]["publish"], roles[0]["subscribe"]) == (["orders.new"], ["_INBOX.>"])
     assert {u["signing_key"] for u in await world.users()} == {roles[0]["id"]}
-    counts = requests(client)
+    counts = requests(faults)
     assert counts[f"GET {ROLES}"] == 1 and counts[f"POST {ROLES}"] == 1
 
 

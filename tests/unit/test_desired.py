@@ -186,3 +186,25 @@ def test_combine_ignores_terminating_consumers_when_live_ones_exist() -> None:
     assert combine([(old, wo), (new, wn)]) == wn
     assert combine([(old, wo)]) == wo
     assert combine([]) is None
+
+
+@pytest.mark.parametrize("value", ["app\n", "0\n", "a.b\n"])
+def test_a_secret_name_with_a_trailing_newline_is_refused(value: str) -> None:
+    # "$" in a regex also matches before a final newline: names are matched whole.
+    assert not is_secret_name(value)
+    verdict = desired_for(
+        Consumer(
+            kind="Pod",
+            api_version="v1",
+            namespace="default",
+            name="p",
+            uid="u",
+            labels={
+                "nats-tower.com/nats-tower-secret": value,
+                "nats-tower.com/nats-tower-account": "app",
+            },
+        ),
+        default_installation="O" + "A" * 55,
+        allowed_installations=frozenset({"O" + "A" * 55}),
+    )
+    assert isinstance(verdict, Invalid) and verdict.reason == Reason.INVALID_SECRET_LABEL

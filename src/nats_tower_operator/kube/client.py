@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -68,8 +67,8 @@ class KubeClient:
     """An async client for the parts of the Kubernetes API the operator uses.
 
     ``qps``/``burst`` configure a client-side token bucket shared by all requests
-    (``qps <= 0`` disables it). ``stats`` counts every HTTP request sent, including
-    retries and list pages, as ``"<verb> <plural>"``.
+    (``qps <= 0`` disables it). ``transport`` replaces the HTTP transport (tests pass
+    ``httpx.MockTransport``, or wrap the real one to count or fault requests).
     """
 
     def __init__(  # noqa: PLR0913 - keyword-only client options
@@ -85,7 +84,6 @@ class KubeClient:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.config = config
-        self.stats: Counter[str] = Counter()
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._rand = random.Random()
@@ -133,7 +131,6 @@ class KubeClient:
             attempt += 1
             if self._bucket is not None:
                 await self._bucket.acquire()
-            self.stats[req.stat_key] += 1
             http_request = self._http.build_request(
                 req.method,
                 req.path,

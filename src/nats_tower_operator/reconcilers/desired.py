@@ -128,7 +128,7 @@ class Conflict:
 
 def is_secret_name(name: str) -> bool:
     """True when ``name`` is a valid Secret name (a DNS-1123 subdomain)."""
-    return 0 < len(name) <= 253 and bool(_DNS_SUBDOMAIN.match(name))
+    return 0 < len(name) <= 253 and bool(_DNS_SUBDOMAIN.fullmatch(name))
 
 
 def subject_problem(subject: str) -> str | None:  # noqa: PLR0911 - one return per rule of a NATS subject
@@ -184,7 +184,7 @@ def _role(consumer: Consumer) -> RoleWish | Invalid | None:
                 f"{ROLE_LABEL} naming the role they define",
             )
         return None
-    if not _NAME_TEXT.match(role):
+    if not _NAME_TEXT.fullmatch(role):
         return Invalid(Reason.INVALID_ROLE_LABEL, f"role {role[:64]!r} is not a valid role name")
     publish, pub_problems = parse_subjects(publish_raw)
     subscribe, sub_problems = parse_subjects(subscribe_raw)
@@ -210,7 +210,7 @@ def _installation(
     """The installation the consumer wants, and whether it is the default."""
     labelled = consumer.labels.get(INSTALLATION_LABEL, "").strip()
     if labelled:
-        if not _INSTALLATION.match(labelled) or labelled not in allowed:
+        if not _INSTALLATION.fullmatch(labelled) or labelled not in allowed:
             return Invalid(
                 Reason.INVALID_INSTALLATION_LABEL,
                 f"installation {labelled[:64]!r} is not one of the installations this "
@@ -236,7 +236,7 @@ def _account(consumer: Consumer) -> str | Invalid:
             Reason.MISSING_ACCOUNT_LABEL,
             f"label {ACCOUNT_LABEL} is missing: it names the NATS Tower account to use",
         )
-    if not _NAME_TEXT.match(account):
+    if not _NAME_TEXT.fullmatch(account):
         return Invalid(
             Reason.INVALID_ACCOUNT_LABEL, f"account {account[:64]!r} is not a valid name"
         )

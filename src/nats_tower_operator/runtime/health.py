@@ -3,7 +3,8 @@
 * ``/healthz`` answers 200 while the event loop is responsive and every health check passes
   (with a :class:`~nats_tower_operator.runtime.manager.Manager`: no runnable crashed). A probe
   task sleeps ``lag_probe_interval`` seconds in a loop and measures how late it wakes up; a lag
-  above ``max_loop_lag`` (or a probe that stopped ticking) fails the check.
+  above ``max_loop_lag`` (or a probe that stopped ticking) fails the check. Lag is measured on
+  ``clock``, by default the running loop's own clock.
 * ``/readyz`` answers 200 only when every readiness check passes, 503 otherwise.
 * ``/metrics`` is the Prometheus text exposition of a :class:`Metrics`.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -36,7 +38,7 @@ class HealthServer:
 
     name = "health-server"
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only server and probe options
         self,
         checks: CheckSource,
         metrics: Metrics,
@@ -45,13 +47,16 @@ class HealthServer:
         port: int = 8080,
         max_loop_lag: float = 5.0,
         lag_probe_interval: float = 1.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """``clock`` (monotonic seconds) defaults to the running loop's ``time()``."""
         self._checks = checks
         self._metrics = metrics
         self._host = host
         self._port = port
         self._max_loop_lag = max_loop_lag
         self._interval = lag_probe_interval
+        self._clock = clock
         self._server: asyncio.Server | None = None
         self._probe: asyncio.Task[None] | None = None
         self._bound_port: int | None = None
@@ -76,7 +81,7 @@ class HealthServer:
             raise RuntimeError("the health server is already started")
         self._server = await asyncio.start_server(self._serve, self._host, self._port)
         self._bound_port = int(self._server.sockets[0].getsockname()[1])
-        self._last_tick = asyncio.get_running_loop().time()
+        self._last_tick = self._now()
         self._probe = asyncio.create_task(self._probe_loop(), name="health-loop-lag-probe")
         logger.info("health server listening on %s:%d", self._host, self._bound_port)
 
@@ -102,17 +107,19 @@ class HealthServer:
 
     # -- loop lag ------------------------------------------------------------------------------
 
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
     async def _probe_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            before = loop.time()
+            before = self._now()
             await asyncio.sleep(self._interval)
-            now = loop.time()
+            now = self._now()
             self._lag = max(0.0, now - before - self._interval)
             self._last_tick = now
 
     def _loop_check(self) -> CheckResult:
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         # A probe that has not ticked for a while is as bad as a measured lag.
         overdue = max(0.0, now - self._last_tick - self._interval)
         lag = max(self._lag, overdue)

@@ -17,10 +17,12 @@
    over within one ``retry_period`` instead of a whole lease duration.
 
 Expiry never compares a timestamp written by another replica with our clock: like client-go,
-the elector remembers when *it* last saw the Lease record change (on the monotonic clock) and
+the elector remembers when *it* last saw the Lease record change (on the ``monotonic`` clock) and
 treats the Lease as expired once ``leaseDurationSeconds`` have passed since then without a
 change. Clock skew between replicas therefore does not matter. The wall ``clock`` is only used
-for the ``acquireTime``/``renewTime`` stamps written into the Lease.
+for the ``acquireTime``/``renewTime`` stamps written into the Lease. ``monotonic`` measures
+expiry and the renew deadline; the waits between attempts run on the event loop, so it must
+be the loop's clock (``time.monotonic`` for asyncio's loops, the default).
 
 Every write carries the ``resourceVersion`` that was read, so two replicas racing for the Lease
 cannot both win: the loser gets ``409 Conflict``, reads the Lease again and sees the winner.
@@ -57,6 +59,8 @@ _JITTER = 0.2
 """Acquire attempts wait ``retry_period * (1 + U(0, _JITTER))``: racing replicas spread out."""
 _ATTEMPTS = 3
 """Reads and writes per attempt: a ``Conflict``/``AlreadyExists`` is followed by a re-read."""
+_RESOLUTION = time.get_clock_info("monotonic").resolution
+"""Time left within the clock's resolution counts as none (asyncio runs timers that early)."""
 
 
 def micro_time(seconds: float) -> str:
@@ -122,6 +126,7 @@ class LeaseElector:
         retry_period: float = 2.0,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not identity:
             raise ValueError("identity must not be empty")
@@ -140,6 +145,7 @@ class LeaseElector:
         self._retry_period = retry_period
         self._metrics = metrics
         self._clock = clock
+        self._monotonic = monotonic
         self._rand = random.Random()
         self._leading = False
         self._leader_event = asyncio.Event()
@@ -163,7 +169,7 @@ class LeaseElector:
     @property
     def is_leader(self) -> bool:
         """True while this replica holds the Lease and renewed it within ``renew_deadline``."""
-        return self._leading and time.monotonic() - self._renewed_at < self._renew_deadline
+        return self._leading and self._monotonic() - self._renewed_at < self._renew_deadline
 
     async def wait_leader(self) -> None:
         """Return once this replica leads."""
@@ -213,7 +219,7 @@ class LeaseElector:
             if await _wait(stop, self._retry_period):
                 return
             while True:
-                remaining = self._renewed_at + self._renew_deadline - time.monotonic()
+                remaining = self._renew_time_left()
                 if remaining <= 0:
                     self._lose(f"no successful renewal within {self._renew_deadline:g}s")
                 held = await self._attempt(remaining)
@@ -222,9 +228,17 @@ class LeaseElector:
                 if held is False:
                     holder = self._observed.holder if self._observed else ""
                     self._lose(f"the lease is now held by {holder or 'nobody'}")
-                remaining = self._renewed_at + self._renew_deadline - time.monotonic()
-                if await _wait(stop, min(self._retry_period, max(0.0, remaining))):
+                if await _wait(stop, min(self._retry_period, self._renew_time_left())):
                     return  # stopping: release (it may fail too) and leave
+
+    def _renew_time_left(self) -> float:
+        """Seconds until the renew deadline, 0 once it is within the clock's resolution.
+
+        A deadline computed as a float sum can be a hair away after waiting for it; without
+        the resolution that hair would be waited for (a wait that ends at once) again and again.
+        """
+        left = self._renewed_at + self._renew_deadline - self._monotonic()
+        return left if left > _RESOLUTION else 0.0
 
     async def _attempt(self, timeout: float) -> bool | None:
         """One bounded try: True if we hold the Lease, False if another does, None on errors."""
@@ -258,7 +272,7 @@ class LeaseElector:
                     renew_time=micro_time(now),
                     transitions=0,
                 )
-                started = time.monotonic()
+                started = self._monotonic()
                 try:
                     created = await self._client.create(
                         LEASES, self._new_lease(record), namespace=self._namespace
@@ -280,7 +294,7 @@ class LeaseElector:
                 renew_time=micro_time(now),
                 transitions=record.transitions if ours else record.transitions + 1,
             )
-            started = time.monotonic()
+            started = self._monotonic()
             try:
                 updated = await self._client.replace(
                     LEASES,
@@ -356,7 +370,7 @@ class LeaseElector:
             return
         previous = self._observed.holder if self._observed is not None else None
         self._observed = record
-        self._observed_at = time.monotonic()
+        self._observed_at = self._monotonic()
         if record.holder != previous and record.holder and record.holder != self._identity:
             logger.info(
                 "leader election: lease %s/%s is held by %s",
@@ -367,13 +381,13 @@ class LeaseElector:
 
     def _expired(self, record: LeaseRecord) -> bool:
         duration = record.duration or self._lease_duration
-        return time.monotonic() >= self._observed_at + duration
+        return self._monotonic() >= self._observed_at + duration
 
     def _wrote(self, lease: JSON, started: float) -> None:
         self._lease = lease
         self._renewed_at = started
         self._observed = LeaseRecord.from_lease(lease)
-        self._observed_at = time.monotonic()
+        self._observed_at = self._monotonic()
 
     def _set_leading(self, leading: bool) -> None:
         if leading == self._leading:

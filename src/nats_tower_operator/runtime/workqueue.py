@@ -10,8 +10,8 @@ object contents. The rules, as in client-go's workqueue:
   items share one heap and one event-loop timer, so ten thousand delayed items cost ten thousand
   heap entries, not ten thousand tasks;
 * ``add_rate_limited`` delays by the rate limiter's answer and ``forget`` resets it;
-* ``shut_down`` stops accepting items and wakes the getters; ``get`` keeps handing out items
-  already queued and raises :class:`ShutDown` once the queue is empty.
+* ``shut_down`` stops accepting items, drops delayed adds and wakes the getters; ``get`` keeps
+  handing out items already queued and raises :class:`ShutDown` once the queue is empty.
 """
 
 from __future__ import annotations
@@ -95,34 +95,19 @@ class WorkQueue(Generic[T]):
 
         self._idle = asyncio.Event()
         self._idle.set()
-        self._no_processing = asyncio.Event()
-        self._no_processing.set()
         if metrics is not None:
             metrics.set_depth(0)
 
     # -- sizes ---------------------------------------------------------------------------
 
-    def len(self) -> int:
-        """Items waiting to be handed out (not counting processing or delayed items)."""
-        return len(self._queue)
-
     def __len__(self) -> int:
+        """Items waiting to be handed out (not counting processing or delayed items)."""
         return len(self._queue)
 
     @property
     def processing_count(self) -> int:
         """Items currently held by workers."""
         return len(self._processing)
-
-    @property
-    def delayed_count(self) -> int:
-        """Items waiting for a delayed add to fire."""
-        return len(self._delayed_entry)
-
-    @property
-    def shutting_down(self) -> bool:
-        """True once :meth:`shut_down` was called."""
-        return self._shutting_down
 
     # -- adding --------------------------------------------------------------------------
 
@@ -193,7 +178,6 @@ class WorkQueue(Generic[T]):
                 raise
         item = self._queue.popleft()
         self._processing.add(item)
-        self._no_processing.clear()
         self._dirty.discard(item)
         now = self._clock()
         self._started_at[item] = now
@@ -214,10 +198,8 @@ class WorkQueue(Generic[T]):
             self._metrics.observe_work_duration(max(0.0, self._clock() - started))
         if item in self._dirty:
             self._enqueue(item)
-        if not self._processing:
-            self._no_processing.set()
-            if not self._queue:
-                self._idle.set()
+        if not self._processing and not self._queue:
+            self._idle.set()
 
     # -- stopping --------------------------------------------------------------------------
 
@@ -235,19 +217,6 @@ class WorkQueue(Generic[T]):
             getter = self._getters.popleft()
             if not getter.done():
                 getter.set_result(None)
-
-    async def shut_down_with_drain(self, timeout: float | None = None) -> bool:
-        """Shut down, then wait up to ``timeout`` seconds for processing items to be done.
-
-        Returns True when every item handed to a worker was marked done in time.
-        """
-        self.shut_down()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._no_processing.wait()
-        except TimeoutError:
-            return False
-        return True
 
     async def wait_idle(self) -> None:
         """Return once nothing is waiting or processing (delayed items are not counted)."""

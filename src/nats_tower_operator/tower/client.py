@@ -23,7 +23,6 @@ Nothing is cached here; see :mod:`.credentials` for caching and batching.
 from __future__ import annotations
 
 import asyncio
-import collections
 import email.utils
 import logging
 import math
@@ -91,7 +90,11 @@ class RequestObserver(Protocol):
 
 
 class TowerClient:
-    """Async client for one Tower server; use as an async context manager or ``aclose()``."""
+    """Async client for one Tower server; use as an async context manager or ``aclose()``.
+
+    ``observer`` is told about every HTTP attempt (retries included), e.g. for metrics;
+    ``transport`` replaces the HTTP transport (tests pass ``httpx.MockTransport``).
+    """
 
     def __init__(  # noqa: PLR0913 - keyword-only client options
         self,
@@ -117,8 +120,6 @@ class TowerClient:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._observer = observer
-        #: HTTP attempts by ``"METHOD collection"``, e.g. ``stats["GET nats_auth_users"]``.
-        self.stats: collections.Counter[str] = collections.Counter()
         self._http = httpx.AsyncClient(
             base_url=str(url).rstrip("/"),
             # Waiting for a free connection is not a Tower failure; every request in
@@ -224,7 +225,6 @@ class TowerClient:
         key = f"{method} {collection}"
         attempt = 0
         while True:
-            self.stats[key] += 1
             outcome = await self._attempt(
                 method, collection, path, params, body, token, repeatable=repeatable
             )

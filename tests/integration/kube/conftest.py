@@ -11,6 +11,8 @@ import pytest
 from nats_tower_operator.emulator.server import Emulator
 from nats_tower_operator.kube import KubeClient, KubeConfig, RetryPolicy
 
+from .counting import CountingTransport
+
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_cap=0.05, retry_after_cap=0.05)
 
 
@@ -21,9 +23,17 @@ async def emu() -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
-async def client(emu: Emulator, tmp_path: Path) -> AsyncIterator[KubeClient]:
+def transport() -> CountingTransport:
+    """The ``client``'s transport: ``transport.sent["list pods"]`` counts what it sent."""
+    return CountingTransport()
+
+
+@pytest.fixture
+async def client(
+    emu: Emulator, tmp_path: Path, transport: CountingTransport
+) -> AsyncIterator[KubeClient]:
     config = KubeConfig.from_kubeconfig(str(emu.write_kubeconfig(tmp_path / "kubeconfig")))
-    async with KubeClient(config, retry=FAST_RETRY) as kube_client:
+    async with KubeClient(config, retry=FAST_RETRY, transport=transport) as kube_client:
         yield kube_client
 
 

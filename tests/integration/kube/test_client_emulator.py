@@ -1,4 +1,7 @@
-"""KubeClient against the emulator: CRUD semantics, conflicts, paging, metadata-only, faults."""
+"""KubeClient against the emulator: CRUD semantics, conflicts, paging, metadata-only, faults.
+
+Requests are counted at the client's transport (``counting.CountingTransport``).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from nats_tower_operator.kube import (
     ServerError,
 )
 from nats_tower_operator.kube.resources import EVENTS
+
+from .counting import CountingTransport
 
 
 def secret(name: str, **labels: str) -> dict[str, Any]:
@@ -134,11 +139,12 @@ async def test_pagination_and_expired_continue_restart(emu: Emulator, tmp_path: 
             await self.inner.aclose()
 
     config = KubeConfig.from_kubeconfig(str(emu.write_kubeconfig(tmp_path / "kc")))
-    async with KubeClient(config) as setup:
+    counting = CountingTransport()
+    async with KubeClient(config, transport=counting) as setup:
         for i in range(7):
             await setup.create(SECRETS, secret(f"s{i}"))
         result = await setup.list(SECRETS, namespace="default", limit=3)
-        assert len(result.items) == 7 and setup.stats["list secrets"] == 3
+        assert len(result.items) == 7 and counting.sent["list secrets"] == 3
 
     async with KubeClient(config, transport=CompactAfterFirstPage()) as client:
         # A write after the first page, so its continue token's revision gets compacted away.
@@ -161,25 +167,27 @@ async def test_watch_from_compacted_revision_is_gone(client: KubeClient, emu: Em
             pass
 
 
-async def test_retry_policy_against_injected_faults(client: KubeClient, emu: Emulator) -> None:
+async def test_retry_policy_against_injected_faults(
+    client: KubeClient, emu: Emulator, transport: CountingTransport
+) -> None:
     await client.create(SECRETS, secret("f"))
     emu.faults.fail_next(2, status=500, method="GET")
     await client.get(SECRETS, "f", namespace="default")
-    assert client.stats["get secrets"] == 3
+    assert transport.sent["get secrets"] == 3
 
     emu.faults.fail_next(1, status=500, method="POST")
     with pytest.raises(ServerError):
         await client.create(SECRETS, secret("g"))
-    assert client.stats["create secrets"] == 2
+    assert transport.sent["create secrets"] == 2
 
     emu.faults.fail_next(2, status=429, retry_after=30, method="POST")
     await client.create(SECRETS, secret("g"))  # Retry-After honoured (capped by the policy)
-    assert client.stats["create secrets"] == 5
+    assert transport.sent["create secrets"] == 5
 
     emu.faults.fail_next(10, status=503, method="GET")
     with pytest.raises(ServerError):
         await client.get(SECRETS, "f", namespace="default")
-    assert client.stats["get secrets"] == 3 + 4  # bounded attempts
+    assert transport.sent["get secrets"] == 3 + 4  # bounded attempts
     emu.faults.clear()
 
 

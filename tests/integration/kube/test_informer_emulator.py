@@ -11,6 +11,8 @@ from nats_tower_operator.emulator.crd import load_nack_accounts_crd
 from nats_tower_operator.emulator.server import Emulator
 from nats_tower_operator.kube import CRDS, NACK_ACCOUNTS, PODS, Informer, KubeClient
 
+from .counting import CountingTransport
+
 LABEL = "nats-tower.com/nats-tower-secret"
 
 
@@ -41,6 +43,11 @@ async def running(informer: Informer) -> AsyncIterator[Recorder]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def opened_watches(emu: Emulator) -> int:
+    """Pod watches the emulator has accepted (its audit log records a watch once open)."""
+    return sum(1 for r in emu.audit.records if (r.verb, r.resource) == ("watch", "pods"))
 
 
 def names(informer: Informer) -> list[str]:
@@ -75,7 +82,10 @@ async def test_label_selected_metadata_informer(
 
 
 async def test_resume_after_dropped_watches_without_relist(
-    client: KubeClient, emu: Emulator, eventually: Callable[..., Any]
+    client: KubeClient,
+    emu: Emulator,
+    transport: CountingTransport,
+    eventually: Callable[..., Any],
 ) -> None:
     informer = Informer(client, PODS, namespace="default")
     async with running(informer) as rec:
@@ -89,26 +99,31 @@ async def test_resume_after_dropped_watches_without_relist(
         await client.delete(PODS, "a", namespace="default")
         await eventually(lambda: names(informer) == ["b", "c"])
     assert rec.events == [("ADDED", "a"), ("ADDED", "b"), ("ADDED", "c"), ("DELETED", "a")]
-    assert client.stats["list pods"] == 1
-    assert client.stats["watch pods"] >= 3
+    assert transport.sent["list pods"] == 1
+    assert transport.sent["watch pods"] >= 3
 
 
 async def test_relist_after_history_compaction(
-    client: KubeClient, emu: Emulator, eventually: Callable[..., Any]
+    client: KubeClient,
+    emu: Emulator,
+    transport: CountingTransport,
+    eventually: Callable[..., Any],
 ) -> None:
     await client.create(PODS, pod("gone-soon"))
     await client.create(PODS, pod("stays"))
     informer = Informer(client, PODS, namespace="default")
     async with running(informer) as rec:
+        # The informer streams: the emulator has opened its first watch.
+        await eventually(lambda: opened_watches(emu) == 1)
         # Hold the next watch request while the world changes and history is compacted.
         emu.faults.delay(0.5, count=1, path="watch=true")
         emu.faults.drop_watches()
-        await asyncio.sleep(0.05)
+        await eventually(lambda: transport.sent["watch pods"] >= 2)  # the one held
         await client.delete(PODS, "gone-soon", namespace="default")
         await client.create(PODS, pod("new"))
         emu.faults.compact()
         await eventually(lambda: names(informer) == ["new", "stays"])
-    assert client.stats["list pods"] == 2
+    assert transport.sent["list pods"] == 2
     assert rec.events[2:] == [("ADDED", "new"), ("DELETED", "gone-soon")]
 
 
@@ -135,7 +150,7 @@ async def test_crd_absent_then_installed(
 
 
 async def test_transient_list_failures_back_off_and_recover(
-    client: KubeClient, emu: Emulator, eventually: Callable[..., Any]
+    client: KubeClient, emu: Emulator, transport: CountingTransport
 ) -> None:
     await client.create(PODS, pod("p"))
     # More 500s than the client retries: the informer's own backoff takes over.
@@ -143,4 +158,4 @@ async def test_transient_list_failures_back_off_and_recover(
     informer = Informer(client, PODS, namespace="default")
     async with running(informer):
         assert names(informer) == ["p"]
-    assert client.stats["list pods"] >= 6
+    assert transport.sent["list pods"] >= 6

@@ -23,7 +23,7 @@ class ChunkStream(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for chunk in self.chunks:
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # a yield, not a wait: each chunk is a separate read
             yield chunk
         if self.hang:
             await asyncio.Event().wait()
@@ -132,7 +132,11 @@ async def client(script: Script) -> AsyncIterator[KubeClient]:
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Wait until ``check()`` is true (polling), failing after ``timeout`` seconds."""
+    """Wait until ``check()`` is true, polling every 5 ms of loop time, for ``timeout`` seconds.
+
+    Both are loop time: on the virtual clock (``virtual_time``) polling costs no real time and
+    a loaded machine cannot make the deadline pass early.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not check():

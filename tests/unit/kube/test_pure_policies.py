@@ -52,14 +52,16 @@ async def test_token_bucket_acquire_sleeps_reserved_delay_and_cancel_returns_tok
     assert slept == [pytest.approx(0.5)]
 
     hang = asyncio.Event()
+    sleeping = asyncio.Event()
 
     async def blocking_sleep(seconds: float) -> None:
+        sleeping.set()
         await hang.wait()
 
     waiting = TokenBucket(1, 1, clock=clock, sleep=blocking_sleep)
     await waiting.acquire()
     task = asyncio.create_task(waiting.acquire())
-    await asyncio.sleep(0)
+    await sleeping.wait()  # the second acquire reserved its token and waits for it
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

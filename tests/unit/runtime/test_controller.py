@@ -1,4 +1,8 @@
-"""Controllers: workers, one worker per key, result handling, timeouts and graceful stop."""
+"""Controllers: workers, one worker per key, result handling, timeouts and graceful stop.
+
+Everything runs on the virtual clock (``virtual_time``): delays are asserted exactly, and "no
+further reconcile" is asserted after advancing past the longest delay that could bring one.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ import itertools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
 from nats_tower_operator.reconcile import Request, Result, TerminalError
 from nats_tower_operator.runtime.controller import Controller
 from nats_tower_operator.runtime.ratelimit import ItemExponentialLimiter
+
+pytestmark = pytest.mark.usefixtures("virtual_time")
 
 Behaviour = Callable[[Request, int], Awaitable[Result]]
 
@@ -37,10 +44,18 @@ class RecordingReconciler:
         self.seq = 0
         self.finished: list[Request] = []
         self.cancelled: list[Request] = []
+        self._changed = asyncio.Event()
 
     def tick(self) -> int:
         self.seq += 1
         return self.seq
+
+    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> None:
+        """Wait until ``predicate()`` holds; it is checked whenever a reconcile starts or ends."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
 
     async def reconcile(self, request: Request) -> Result:
         attempt = self.calls[request]
@@ -53,6 +68,7 @@ class RecordingReconciler:
             self.max_active_per_key[request], self.active[request]
         )
         self.max_total_active = max(self.max_total_active, self.total_active)
+        self._changed.set()
         try:
             if self.hold:
                 await asyncio.sleep(self.hold)
@@ -63,12 +79,22 @@ class RecordingReconciler:
         finally:
             self.active[request] -= 1
             self.total_active -= 1
+            self._changed.set()
         self.finished.append(request)
         return result
 
 
 def req(name: str, namespace: str = "ns") -> Request:
     return Request(namespace, name)
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def advance_to(when: float) -> None:
+    """Let the virtual clock run to ``when``, firing every timer due by then."""
+    await asyncio.sleep(when - now())
 
 
 async def start(controller: Controller) -> tuple[asyncio.Event, asyncio.Task[None]]:
@@ -118,9 +144,7 @@ async def test_success_forgets_the_backoff() -> None:
     controller = Controller("c", reconciler, limiter=fast_limiter())
     stop, task = await start(controller)
     controller.enqueue(req("a"))
-    async with asyncio.timeout(5):
-        while req("a") not in reconciler.finished:
-            await asyncio.sleep(0.01)
+    await reconciler.wait_until(lambda: req("a") in reconciler.finished)
     await controller.wait_idle(5)
     assert controller.queue.num_requeues(req("a")) == 0
     await finish(stop, task)
@@ -134,13 +158,13 @@ async def test_requeue_after_looks_again_later() -> None:
     controller = Controller("c", reconciler)
     stop, task = await start(controller)
     controller.enqueue(req("a"))
-    async with asyncio.timeout(5):
-        while reconciler.calls[req("a")] < 2:
-            await asyncio.sleep(0.01)
+    await reconciler.wait_until(lambda: reconciler.finished == [req("a")] * 2)
     first, second = reconciler.times[req("a")]
-    assert second - first >= 0.045
+    assert second - first == pytest.approx(0.05, abs=1e-4)
     assert controller.queue.num_requeues(req("a")) == 0
-    await asyncio.sleep(0.1)
+    # No third look, even past the longest delay the controller could pick (the default
+    # limiter's 300 s cap):
+    await advance_to(second + 300.001)
     assert reconciler.calls[req("a")] == 2
     await finish(stop, task)
 
@@ -155,9 +179,9 @@ async def test_terminal_error_is_not_retried(caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.WARNING, logger="nats_tower_operator.runtime.controller"):
         controller.enqueue(req("a"))
         await controller.wait_idle(5)
-        await asyncio.sleep(0.1)  # a retry would come after 0.01 s
+        # A retry would come after 0.01 s, and no later than the limiter's 1 s cap:
+        await advance_to(reconciler.times[req("a")][0] + 1.001)
     assert reconciler.calls[req("a")] == 1
-    assert controller.queue.delayed_count == 0
     assert controller.queue.num_requeues(req("a")) == 0
     [record] = [r for r in caplog.records if "ns/a" in r.getMessage()]
     assert record.levelno == logging.WARNING
@@ -179,14 +203,10 @@ async def test_errors_are_retried_with_growing_delays(caplog: pytest.LogCaptureF
     stop, task = await start(controller)
     with caplog.at_level(logging.DEBUG, logger="nats_tower_operator.runtime.controller"):
         controller.enqueue(req("a"))
-        async with asyncio.timeout(5):
-            while req("a") not in reconciler.finished:
-                await asyncio.sleep(0.01)
+        await reconciler.wait_until(lambda: req("a") in reconciler.finished)
     times = reconciler.times[req("a")]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert len(gaps) == 4
-    for i, gap in enumerate(gaps):
-        assert gap >= 0.02 * 2**i - 0.005, gaps
+    assert gaps == pytest.approx([0.02, 0.04, 0.08, 0.16], abs=1e-4)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("ValueError: boom 0" in m and "retry #1" in m for m in warnings), warnings
     assert any("ValueError: boom 3" in m and "retry #4" in m for m in warnings), warnings
@@ -210,11 +230,11 @@ async def test_reconcile_timeout_counts_as_an_error_and_retries(
     stop, task = await start(controller)
     with caplog.at_level(logging.WARNING, logger="nats_tower_operator.runtime.controller"):
         controller.enqueue(req("a"))
-        async with asyncio.timeout(5):
-            while req("a") not in reconciler.finished:
-                await asyncio.sleep(0.01)
+        await reconciler.wait_until(lambda: req("a") in reconciler.finished)
     assert reconciler.calls[req("a")] == 2
     assert reconciler.cancelled == [req("a")]
+    first, second = reconciler.times[req("a")]
+    assert second - first == pytest.approx(0.05 + 0.01, abs=1e-4)  # the timeout, then backoff
     assert any("timed out after 0.05s" in r.getMessage() for r in caplog.records)
     await finish(stop, task)
 
@@ -229,9 +249,7 @@ async def test_a_reconciler_leaking_cancelled_error_is_retried() -> None:
     controller = Controller("c", reconciler, workers=1, limiter=fast_limiter())
     stop, task = await start(controller)
     controller.enqueue(req("a"))
-    async with asyncio.timeout(5):
-        while req("a") not in reconciler.finished:
-            await asyncio.sleep(0.01)
+    await reconciler.wait_until(lambda: req("a") in reconciler.finished)
     assert not task.done()  # the worker survived
     await finish(stop, task)
 
@@ -240,14 +258,14 @@ async def test_enqueue_after_delays_the_reconcile() -> None:
     reconciler = RecordingReconciler()
     controller = Controller("c", reconciler)
     stop, task = await start(controller)
-    loop = asyncio.get_running_loop()
-    begin = loop.time()
+    begin = now()
     controller.enqueue_after(req("a"), 0.05)
     assert controller.queue_depth == 0
-    async with asyncio.timeout(5):
-        while not reconciler.calls[req("a")]:
-            await asyncio.sleep(0.005)
-    assert reconciler.times[req("a")][0] - begin >= 0.045
+    await advance_to(begin + 0.049)
+    assert reconciler.calls[req("a")] == 0
+    await advance_to(begin + 0.051)
+    assert reconciler.calls[req("a")] == 1
+    assert reconciler.times[req("a")][0] - begin == pytest.approx(0.05, abs=1e-4)
     await finish(stop, task)
 
 
@@ -257,9 +275,7 @@ async def test_stop_lets_in_flight_reconciles_finish_and_takes_no_new_work() -> 
     stop, task = await start(controller)
     for name in "abcdef":
         controller.enqueue(req(name))
-    async with asyncio.timeout(5):
-        while reconciler.total_active < 2:
-            await asyncio.sleep(0.005)
+    await reconciler.wait_until(lambda: reconciler.total_active == 2)
     in_flight = [r for r, n in reconciler.active.items() if n]
     stop.set()
     await asyncio.wait_for(task, 5)
@@ -276,11 +292,11 @@ async def test_stop_cancels_reconciles_past_the_drain_deadline() -> None:
     controller = Controller("c", reconciler, workers=1, drain_timeout=0.05)
     stop, task = await start(controller)
     controller.enqueue(req("a"))
-    async with asyncio.timeout(5):
-        while not reconciler.total_active:
-            await asyncio.sleep(0.005)
+    await reconciler.wait_until(lambda: reconciler.total_active)
+    stopped = now()
     stop.set()
     await asyncio.wait_for(task, 2)
+    assert now() - stopped == pytest.approx(0.05, abs=1e-4)
     assert reconciler.cancelled == [req("a")]
     assert controller.queue.processing_count == 0
 
@@ -290,9 +306,7 @@ async def test_cancelling_run_cancels_the_workers() -> None:
     controller = Controller("c", reconciler, workers=1)
     _stop, task = await start(controller)
     controller.enqueue(req("a"))
-    async with asyncio.timeout(5):
-        while not reconciler.total_active:
-            await asyncio.sleep(0.005)
+    await reconciler.wait_until(lambda: reconciler.total_active)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 2)
@@ -331,9 +345,7 @@ async def test_a_reconciler_returning_garbage_is_retried(caplog: pytest.LogCaptu
     controller = Controller("c", reconciler, workers=1, limiter=fast_limiter())
     stop, task = await start(controller)
     controller.enqueue(req("a"))
-    async with asyncio.timeout(5):
-        while reconciler.calls[req("a")] < 2:
-            await asyncio.sleep(0.01)
+    await reconciler.wait_until(lambda: reconciler.calls[req("a")] == 2)
     await controller.wait_idle(5)
     assert any("TypeError: reconcile returned NoneType" in r.getMessage() for r in caplog.records)
     await finish(stop, task)
@@ -372,11 +384,10 @@ async def test_cancelling_run_during_the_drain_cancels_the_workers() -> None:
     controller = Controller("c", reconciler, workers=1, drain_timeout=30)
     stop, task = await start(controller)
     controller.enqueue(req("a"))
-    async with asyncio.timeout(5):
-        while not reconciler.total_active:
-            await asyncio.sleep(0.005)
+    await reconciler.wait_until(lambda: reconciler.total_active)
     stop.set()
-    await asyncio.sleep(0.02)  # now draining
+    await advance_to(now() + 1)  # 1 s into the 30 s drain, the reconcile still running
+    assert not task.done() and reconciler.total_active == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 2)

@@ -1,9 +1,14 @@
-"""The probe and metrics server over real HTTP on a loopback port."""
+"""The probe and metrics server over real HTTP on a loopback port.
+
+The server, its loop-lag probe and the check timeouts run on the virtual clock
+(``virtual_time``): the probe wakes exactly on time however loaded the machine is, so only a
+stall the test makes (by moving the server's clock) shows up as lag.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -15,6 +20,26 @@ from nats_tower_operator.runtime.health import HealthServer
 from nats_tower_operator.runtime.manager import Manager
 from nats_tower_operator.runtime.metrics import Metrics
 
+pytestmark = pytest.mark.usefixtures("virtual_time")
+
+MAX_LAG = 0.1
+PROBE_INTERVAL = 0.02
+
+
+class StallableClock:
+    """The loop's clock, plus however long the test pretends the loop was blocked."""
+
+    def __init__(self) -> None:
+        self.stalled = 0.0
+
+    def __call__(self) -> float:
+        return asyncio.get_running_loop().time() + self.stalled
+
+
+@pytest.fixture
+def clock() -> StallableClock:
+    return StallableClock()
+
 
 @pytest.fixture
 async def registry() -> CheckRegistry:
@@ -22,11 +47,17 @@ async def registry() -> CheckRegistry:
 
 
 @pytest.fixture
-async def server(registry: CheckRegistry) -> AsyncIterator[HealthServer]:
+async def server(registry: CheckRegistry, clock: StallableClock) -> AsyncIterator[HealthServer]:
     metrics = Metrics()
     metrics.observe_reconcile("pods", "success", 0.01)
     health = HealthServer(
-        registry, metrics, host="127.0.0.1", port=0, max_loop_lag=0.1, lag_probe_interval=0.02
+        registry,
+        metrics,
+        host="127.0.0.1",
+        port=0,
+        max_loop_lag=MAX_LAG,
+        lag_probe_interval=PROBE_INTERVAL,
+        clock=clock,
     )
     await health.start()
     yield health
@@ -46,15 +77,19 @@ async def test_healthz_passes_on_a_responsive_loop(client: httpx.AsyncClient) ->
 
 
 async def test_healthz_fails_while_the_loop_lags_then_recovers(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, clock: StallableClock
 ) -> None:
-    time.sleep(0.4)  # block the event loop, as a CPU-bound bug would
+    # The loop was blocked for 0.4 s, as by a CPU-bound bug: the probe has not ticked since.
+    clock.stalled += 0.4
     response = await client.get("/healthz")
     assert response.status_code == 503
-    assert "[-]event-loop failed: lag" in response.text
-    async with asyncio.timeout(5):
+    match = re.search(r"\[-\]event-loop failed: lag (\d+\.\d+)s > 0\.1s", response.text)
+    assert match is not None, response.text
+    assert 0.4 - PROBE_INTERVAL <= float(match.group(1)) <= 0.4  # overdue by the stall
+    # The next tick measures the stall itself; the one after it is on time again.
+    async with asyncio.timeout(2 * PROBE_INTERVAL + 0.001):
         while (await client.get("/healthz")).status_code != 200:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.001)
 
 
 async def test_healthz_fails_when_a_health_check_fails(

@@ -1,12 +1,18 @@
 """Lease leader election against the in-process emulator: one leader at a time, renewal,
-takeover after a crash, release on stop, conflicts, lost renewals, clock skew, the manager."""
+takeover after a crash, release on stop, conflicts, lost renewals, clock skew, the manager.
+
+The emulator, the electors and the watchdog share one event loop on the virtual clock
+(``virtual_time``); each elector measures expiry on that loop's clock and stamps the Lease with
+a wall clock derived from it. Timings are therefore exact multiples of the lease settings
+(plus the electors' own jitter), and "nobody else took over" is asserted after advancing past
+the deadline at which someone would have.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import re
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,10 +25,24 @@ from nats_tower_operator.runtime.leader import LeadershipLost, LeaseElector, mic
 from nats_tower_operator.runtime.manager import Manager
 from nats_tower_operator.runtime.metrics import Metrics
 
+pytestmark = pytest.mark.usefixtures("virtual_time")
+
 LEASE_NAME = "nats-tower-operator"
 LEASE_PATH = f"/namespaces/default/leases/{LEASE_NAME}"
-FAST = {"lease_duration": 1.0, "renew_deadline": 0.7, "retry_period": 0.2}
+LEASE, RENEW_DEADLINE, RETRY = 1.0, 0.7, 0.2
+FAST = {"lease_duration": LEASE, "renew_deadline": RENEW_DEADLINE, "retry_period": RETRY}
+JITTERED_RETRY = RETRY * 1.2  # the longest wait between two acquire attempts
 MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+EPOCH = 1_700_000_000.0  # the wall time at virtual time 0
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def wall() -> float:
+    """The wall clock of these tests: it runs with the virtual clock."""
+    return EPOCH + now()
 
 
 def user_of(identity: str) -> str:
@@ -43,7 +63,8 @@ class Replica:
             namespace="default",
             identity=identity,
             metrics=self.metrics,
-            **{**FAST, **options},
+            monotonic=asyncio.get_running_loop().time,
+            **{"clock": wall, **FAST, **options},
         )
         self.stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -71,7 +92,7 @@ class Replica:
 
 
 class Cluster:
-    """Replicas plus a watchdog that samples ``is_leader`` of all of them every few ms."""
+    """Replicas plus a watchdog that samples ``is_leader`` of all of them every 2 ms."""
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
@@ -88,13 +109,17 @@ class Cluster:
     def leaders(self) -> list[str]:
         return [r.identity for r in self.replicas if r.elector.is_leader]
 
+    def sample(self) -> None:
+        """Record who leads now (the watchdog does this every 2 ms)."""
+        leaders = self.leaders()
+        if len(leaders) > 1:
+            self.violations.append(tuple(leaders))
+        if leaders and (not self.leaders_seen or self.leaders_seen[-1] != leaders[0]):
+            self.leaders_seen.append(leaders[0])
+
     async def _watch(self) -> None:
         while True:
-            leaders = self.leaders()
-            if len(leaders) > 1:
-                self.violations.append(tuple(leaders))
-            if leaders and (not self.leaders_seen or self.leaders_seen[-1] != leaders[0]):
-                self.leaders_seen.append(leaders[0])
+            self.sample()
             await asyncio.sleep(0.002)
 
     def watch(self) -> None:
@@ -131,13 +156,20 @@ async def admin(emu: Emulator) -> AsyncIterator[KubeClient]:
 
 
 async def eventually(check: Callable[[], bool], *, timeout: float, what: str) -> float:
-    """Poll ``check`` until true; return the seconds it took."""
-    start = time.monotonic()
+    """Poll ``check`` every millisecond until true; return the (virtual) seconds it took."""
+    start = now()
     while not check():
-        if time.monotonic() - start > timeout:
+        if now() - start > timeout:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.005)
-    return time.monotonic() - start
+        await asyncio.sleep(0.001)
+    return now() - start
+
+
+async def leads(replica: Replica, *, timeout: float) -> float:
+    """Wait until ``replica`` leads; return the (virtual) seconds it took."""
+    start = now()
+    await asyncio.wait_for(replica.elector.wait_leader(), timeout)
+    return now() - start
 
 
 async def lease_spec(admin: KubeClient) -> dict[str, Any]:
@@ -154,11 +186,20 @@ def lease_writes(emu: Emulator, identity: str) -> list[tuple[str, int]]:
     ]
 
 
+def lease_reads(emu: Emulator, identity: str) -> int:
+    """How many times ``identity`` read the Lease (each acquire or renew attempt reads it)."""
+    return sum(
+        1
+        for r in emu.audit.resource_requests(user=user_of(identity))
+        if r.resource == "leases" and r.verb == "get"
+    )
+
+
 async def test_one_replica_leads_and_renews_while_the_other_follows(
     cluster: Cluster, admin: KubeClient
 ) -> None:
     a = cluster.add("a").start()
-    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    await leads(a, timeout=3)
     first = await lease_spec(admin)
     assert first["holderIdentity"] == "a"
     assert first["leaseDurationSeconds"] == 1
@@ -166,7 +207,8 @@ async def test_one_replica_leads_and_renews_while_the_other_follows(
     assert MICRO_TIME.match(first["acquireTime"]) and MICRO_TIME.match(first["renewTime"])
     b = cluster.add("b").start()
     cluster.watch()
-    await asyncio.sleep(1.2)  # longer than the lease: only renewals keep a in front
+    # Five lease durations: b would have taken over after one, had a stopped renewing.
+    await asyncio.sleep(5 * LEASE)
 
     assert cluster.violations == []
     assert cluster.leaders_seen == ["a"]
@@ -178,25 +220,28 @@ async def test_one_replica_leads_and_renews_while_the_other_follows(
     assert later["leaseTransitions"] == 0
     assert (a.gauge, b.gauge) == (1.0, 0.0)
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(b.elector.wait_leader(), 0.05)
+        await asyncio.wait_for(b.elector.wait_leader(), 2 * LEASE)
     assert lease_writes(cluster.emu, "b") == []  # a follower only reads
+    assert lease_reads(cluster.emu, "b") >= 5 * LEASE / JITTERED_RETRY  # ... and kept trying
 
 
 async def test_a_crashed_holder_is_replaced_after_the_lease_duration(
     cluster: Cluster, admin: KubeClient
 ) -> None:
     a = cluster.add("a").start()
-    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    await leads(a, timeout=3)
     acquired = (await lease_spec(admin))["acquireTime"]
     b = cluster.add("b").start()
     cluster.watch()
-    await asyncio.sleep(0.4)
+    await eventually(lambda: lease_reads(cluster.emu, "b") >= 2, timeout=1, what="b follows")
 
     await a.crash()  # no release: b must wait for the lease to expire
     assert not a.elector.is_leader and a.gauge == 0.0
-    took = await eventually(lambda: b.elector.is_leader, timeout=5, what="b takes over")
+    took = await leads(b, timeout=5)
 
-    assert 0.5 <= took <= 4.0, took  # 1 s lease, measured from b's last sight of a renewal
+    # The 1 s lease counts from b's last sight of a renewal (a renewed every 0.2 s, b looks
+    # every 0.2 .. 0.24 s), and b takes over at its first look after that.
+    assert LEASE - RETRY <= took <= LEASE + 2 * JITTERED_RETRY, took
     spec = await lease_spec(admin)
     assert spec["holderIdentity"] == "b"
     assert spec["leaseTransitions"] == 1
@@ -211,18 +256,19 @@ async def test_release_on_stop_hands_over_within_a_retry_period(
 ) -> None:
     slow = {"lease_duration": 4.0, "renew_deadline": 3.0, "retry_period": 0.2}
     a = cluster.add("a", **slow).start()
-    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    await leads(a, timeout=3)
     b = cluster.add("b", **slow).start()
     cluster.watch()
-    await asyncio.sleep(0.3)
+    await eventually(lambda: lease_reads(cluster.emu, "b") >= 1, timeout=1, what="b follows")
 
-    start = time.monotonic()
+    start = now()
     await a.shutdown()  # returns normally after releasing
     assert not a.elector.is_leader and a.gauge == 0.0
-    await eventually(lambda: b.elector.is_leader, timeout=5, what="b takes over")
-    took = time.monotonic() - start
+    await leads(b, timeout=5)
+    took = now() - start
 
-    assert took < 2.0, took  # far below the 4 s lease: the release, not expiry, let b in
+    # b's next look (one jittered retry period), far below the 4 s lease: the release let b in.
+    assert took <= JITTERED_RETRY + 0.001, took
     assert lease_writes(cluster.emu, "a")[-1] == ("update", 200)
     spec = await lease_spec(admin)
     assert spec["holderIdentity"] == "b"
@@ -233,9 +279,9 @@ async def test_release_on_stop_hands_over_within_a_retry_period(
 
 async def test_a_follower_stopping_writes_nothing(cluster: Cluster, admin: KubeClient) -> None:
     a = cluster.add("a").start()
-    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    await leads(a, timeout=3)
     b = cluster.add("b").start()
-    await asyncio.sleep(0.3)
+    await eventually(lambda: lease_reads(cluster.emu, "b") >= 2, timeout=1, what="b follows")
     await b.shutdown()
     assert lease_writes(cluster.emu, "b") == []
     assert (await lease_spec(admin))["holderIdentity"] == "a"
@@ -254,17 +300,15 @@ async def test_a_conflicting_write_is_read_again_and_retried(
     await admin.create(LEASES, released, namespace="default")
     cluster.emu.faults.delay(0.5, count=1, method="PUT", path=LEASE_PATH)
     a = cluster.add("a").start()
-    await eventually(
-        lambda: bool(cluster.emu.audit.resource_requests(user=user_of("a"))),
-        timeout=3,
-        what="a reads the lease",
-    )
-    await asyncio.sleep(0.1)  # a's PUT is now waiting in the emulator
+    await eventually(lambda: lease_reads(cluster.emu, "a") >= 1, timeout=3, what="a reads")
+    # a sent its PUT as soon as its read came back; the emulator holds it for 0.5 s. Step into
+    # that window (I/O takes no virtual time, so a's PUT is certainly in it).
+    await asyncio.sleep(0.1)
     lease = await admin.get(LEASES, LEASE_NAME, namespace="default")
     lease["metadata"]["labels"] = {"touched": "yes"}
     await admin.replace(LEASES, LEASE_NAME, lease, namespace="default")
 
-    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    await leads(a, timeout=3)
     assert lease_writes(cluster.emu, "a")[:2] == [("update", 409), ("update", 200)]
     lease = await admin.get(LEASES, LEASE_NAME, namespace="default")
     assert lease["metadata"]["labels"] == {"touched": "yes"}  # written over the re-read
@@ -288,7 +332,7 @@ async def test_racing_replicas_never_both_lead(cluster: Cluster, emu: Emulator) 
         await (leader.crash() if crash else leader.shutdown())
         cluster.add(f"r{3 + round_}").start()
     await eventually(lambda: bool(cluster.leaders()), timeout=5, what="a last leader")
-    await asyncio.sleep(0.05)  # let the watchdog sample it
+    cluster.sample()
 
     assert cluster.violations == []
     assert len(cluster.leaders_seen) == 4
@@ -301,43 +345,47 @@ async def test_a_brief_renewal_failure_is_retried_within_the_deadline(
     cluster: Cluster, emu: Emulator
 ) -> None:
     a = cluster.add("a").start()
-    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    await leads(a, timeout=3)
     emu.faults.fail_next(1, status=500, method="PUT", path=LEASE_PATH)
     cluster.watch()
-    await asyncio.sleep(0.8)
+    await eventually(lambda: emu.faults.injected == 1, timeout=1, what="a failed renewal")
+    # Past the renew deadline of the renewal that failed: the retry kept a in front.
+    await asyncio.sleep(RENEW_DEADLINE)
     assert emu.faults.injected == 1
     assert cluster.leaders_seen == ["a"]
     assert a.task is not None and not a.task.done()
     assert a.elector.is_leader
     renewed = len(lease_writes(emu, "a"))
-    await asyncio.sleep(0.4)
-    assert len(lease_writes(emu, "a")) > renewed  # still renewing
+    await eventually(
+        lambda: len(lease_writes(emu, "a")) > renewed, timeout=2 * RETRY, what="a renews"
+    )
 
 
 async def test_renewals_failing_past_the_deadline_lose_leadership(
     cluster: Cluster, emu: Emulator
 ) -> None:
     a = cluster.add("a").start()
-    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    await leads(a, timeout=3)
     b = cluster.add("b").start()
     cluster.watch()
-    await asyncio.sleep(0.3)
+    await eventually(lambda: lease_reads(cluster.emu, "b") >= 1, timeout=1, what="b follows")
 
     # a is cut off from the lease (it cannot even read it, so it never sees b take over):
     # only its renew deadline (0.7 s) ends its leadership before b's takeover (1 s lease).
     emu.access.deny(resource="leases", user=user_of("a"))
-    start = time.monotonic()
+    start = now()
     assert a.task is not None
     with pytest.raises(LeadershipLost):
         await asyncio.wait_for(asyncio.shield(a.task), timeout=5)
-    lost_after = time.monotonic() - start
-    assert 0.3 <= lost_after <= 2.0, lost_after  # renew deadline 0.7 s after the last renewal
+    lost_after = now() - start
+    # The renew deadline counts from a's last renewal, at most one retry period before the cut.
+    assert RENEW_DEADLINE - RETRY <= lost_after <= RENEW_DEADLINE + 0.001, lost_after
     assert not a.elector.is_leader and a.gauge == 0.0
     denied = {(r.verb, r.code) for r in emu.audit.resource_requests(user=user_of("a"))}
     assert ("get", 403) in denied
 
-    await eventually(lambda: b.elector.is_leader, timeout=5, what="b takes over")
-    await asyncio.sleep(0.05)  # let the watchdog sample b
+    await leads(b, timeout=5)
+    cluster.sample()
     assert cluster.violations == []
     assert cluster.leaders_seen == ["a", "b"]
 
@@ -346,7 +394,7 @@ async def test_server_errors_on_renewal_raise_leadership_lost(
     cluster: Cluster, emu: Emulator
 ) -> None:
     a = cluster.add("a").start()
-    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
+    await leads(a, timeout=3)
     emu.faults.fail_next(100, status=500, method="PUT", path=LEASE_PATH)
     assert a.task is not None
     with pytest.raises(LeadershipLost, match=r"no successful renewal within 0\.7s"):
@@ -359,24 +407,28 @@ async def test_clock_skew_between_replicas_does_not_matter(
 ) -> None:
     hour = 3600.0
     a = cluster.add("a").start()
-    await eventually(lambda: a.elector.is_leader, timeout=3, what="a leads")
-    ahead = cluster.add("ahead", clock=lambda: time.time() + hour).start()
-    behind = cluster.add("behind", clock=lambda: time.time() - hour).start()
+    await leads(a, timeout=3)
+    ahead = cluster.add("ahead", clock=lambda: wall() + hour).start()
+    behind = cluster.add("behind", clock=lambda: wall() - hour).start()
     cluster.watch()
-    await asyncio.sleep(0.6)  # ahead sees a's renewTime as an hour old, and must not care
+    # ahead sees a's renewTime as an hour old, and must not care: not even after it would
+    # have expired twice over.
+    await asyncio.sleep(2 * LEASE)
     assert cluster.leaders_seen == ["a"]
 
     await a.crash()
     await eventually(lambda: bool(cluster.leaders()), timeout=5, what="a new leader")
-    await asyncio.sleep(0.6)  # a stamp an hour off must not look expired (or alive) to the other
+    # A stamp an hour off must not look expired (or alive) to the other: for several leases.
+    await asyncio.sleep(3 * LEASE)
     assert cluster.violations == []
     assert len(cluster.leaders_seen) == 2  # the new leader keeps it despite the others' clocks
     new = next(r for r in (ahead, behind) if r.identity == cluster.leaders_seen[1])
     spec = await lease_spec(admin)
     assert spec["holderIdentity"] == new.identity
     written = datetime.strptime(spec["renewTime"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    expected = time.time() + (hour if new is ahead else -hour)
-    assert abs(written.timestamp() - expected) < 60  # stamps come from the writer's own clock
+    expected = wall() + (hour if new is ahead else -hour)
+    # Stamps come from the writer's own clock (written within the last renewal period):
+    assert abs(written.timestamp() - expected) <= RETRY + 0.001
 
 
 def test_micro_time_format() -> None:
@@ -438,7 +490,8 @@ async def test_managers_run_leader_work_on_one_replica_and_hand_over(
     run_a = asyncio.create_task(manager_a.run_forever(install_signal_handlers=False))
     await asyncio.wait_for(work_a.started.wait(), timeout=3)
     run_b = asyncio.create_task(manager_b.run_forever(install_signal_handlers=False))
-    await asyncio.sleep(0.5)
+    await eventually(lambda: lease_reads(emu, "b") >= 1, timeout=1, what="b follows")
+    await asyncio.sleep(2 * LEASE)  # past the time b would take over, were a's lease not renewed
     assert not work_b.started.is_set()
 
     manager_a.request_stop()  # graceful: work stops first, then the lease is released

@@ -1,4 +1,8 @@
-"""The manager: leader gating, ordered graceful stop, crashes, deadlines and signals."""
+"""The manager: leader gating, ordered graceful stop, crashes, deadlines and signals.
+
+In-process tests run on the virtual clock (``virtual_time``); the signal tests run a real child
+process and wait for what it prints, never for a fixed time.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,8 @@ from nats_tower_operator.reconcile import Request, Result
 from nats_tower_operator.runtime.controller import Controller
 from nats_tower_operator.runtime.manager import AlwaysLeader, Manager
 from nats_tower_operator.runtime.metrics import Metrics
+
+pytestmark = pytest.mark.usefixtures("virtual_time")
 
 
 class Waiter:
@@ -52,9 +57,11 @@ class Stubborn:
     name = "stubborn"
 
     def __init__(self) -> None:
+        self.started = asyncio.Event()
         self.cancelled = False
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.started.set()
         try:
             await asyncio.sleep(30)
         except asyncio.CancelledError:
@@ -74,6 +81,7 @@ class Once:
 
 class ManualGate:
     def __init__(self) -> None:
+        self.asked = asyncio.Event()  # the manager is waiting for leadership
         self.opened = asyncio.Event()
 
     @property
@@ -81,6 +89,7 @@ class ManualGate:
         return self.opened.is_set()
 
     async def wait_leader(self) -> None:
+        self.asked.set()
         await self.opened.wait()
 
 
@@ -141,7 +150,7 @@ async def test_leader_runnables_wait_for_the_gate() -> None:
     manager.add(cache, needs_leader=False)
     task = await run_manager(manager)
     await asyncio.wait_for(cache.started.wait(), 2)
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(gate.asked.wait(), 2)  # the leader group now waits on the gate
     assert log == ["start cache"]
     assert leader_value(metrics) == 0
     gate.opened.set()
@@ -154,11 +163,12 @@ async def test_leader_runnables_wait_for_the_gate() -> None:
 
 async def test_stop_before_leadership_never_starts_leader_runnables() -> None:
     log: list[str] = []
-    manager = Manager(leader_gate=ManualGate())
+    gate = ManualGate()
+    manager = Manager(leader_gate=gate)
     manager.add(Waiter("controller", log))
     manager.add(Waiter("cache", log), needs_leader=False)
     task = await run_manager(manager)
-    await asyncio.sleep(0.02)
+    await asyncio.wait_for(gate.asked.wait(), 2)
     manager.request_stop()
     assert await asyncio.wait_for(task, 5) == 0
     assert log == ["start cache", "stop cache"]
@@ -179,11 +189,12 @@ async def test_runnables_past_the_deadline_are_cancelled() -> None:
     manager = Manager(shutdown_timeout=0.1)
     manager.add(stubborn)
     task = await run_manager(manager)
-    await asyncio.sleep(0.01)
-    begin = time.monotonic()
+    await asyncio.wait_for(stubborn.started.wait(), 2)
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
     manager.request_stop()
     assert await asyncio.wait_for(task, 5) == 1
-    assert time.monotonic() - begin < 2
+    assert loop.time() - begin == pytest.approx(0.1, abs=1e-4)  # cancelled at the deadline
     assert stubborn.cancelled
 
 
@@ -247,9 +258,11 @@ async def test_a_controller_is_a_runnable() -> None:
 
 CHILD = textwrap.dedent(
     """
-    import asyncio, sys
+    import asyncio, logging, sys
 
     from nats_tower_operator.runtime.manager import Manager
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
 
     class Worker:
         name = "worker"
@@ -297,8 +310,14 @@ def test_sigterm_drains_and_exits_zero(tmp_path: Path) -> None:
 
 def test_a_second_signal_cancels_and_exits_nonzero(tmp_path: Path) -> None:
     proc = spawn(tmp_path, "stubborn")
+    assert proc.stderr is not None
     os.kill(proc.pid, signal.SIGTERM)
-    time.sleep(0.2)
+    # The second signal must come after the manager handled the first one.
+    for line in proc.stderr:
+        if line.strip() == "manager: received SIGTERM":
+            break
+    else:
+        pytest.fail("the child never reported the first signal")
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 1, err
@@ -310,7 +329,7 @@ async def test_cancelling_the_manager_cancels_its_runnables() -> None:
     manager = Manager()
     manager.add(stubborn, needs_leader=False)
     task = await run_manager(manager)
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(stubborn.started.wait(), 2)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 2)

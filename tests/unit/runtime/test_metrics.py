@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from nats_tower_operator.reconcile import Request, Result, TerminalError
@@ -12,6 +13,9 @@ from nats_tower_operator.runtime.metrics import Metrics
 from nats_tower_operator.runtime.ratelimit import ItemExponentialLimiter
 
 P = "nats_tower_operator_"
+
+# The controller test waits for a backoff and a requeue_after: on the virtual clock.
+pytestmark = pytest.mark.usefixtures("virtual_time")
 
 
 def parse(metrics: Metrics) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

@@ -1,4 +1,8 @@
-"""The work queue: de-duplication, dirty re-queue, delays, rate limiting, shutdown, metrics."""
+"""The work queue: de-duplication, dirty re-queue, delays, rate limiting, shutdown, metrics.
+
+Delays run on the virtual clock (``virtual_time``): an item is checked just before its
+deadline and just after it, and "never fires" means "not even past its deadline".
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import pytest
 
 from nats_tower_operator.runtime.ratelimit import ItemExponentialLimiter
 from nats_tower_operator.runtime.workqueue import ShutDown, WorkQueue
+
+pytestmark = pytest.mark.usefixtures("virtual_time")
 
 
 class RecordingQueueMetrics:
@@ -41,9 +47,13 @@ async def get_soon(queue: WorkQueue[str], timeout: float = 2.0) -> str:
     return await asyncio.wait_for(queue.get(), timeout)
 
 
-async def assert_nothing_ready(queue: WorkQueue[str], wait: float = 0.05) -> None:
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(queue.get(), wait)
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def advance_to(when: float) -> None:
+    """Let the virtual clock run to ``when``, firing every timer due by then."""
+    await asyncio.sleep(when - now())
 
 
 # -- de-duplication and processing ---------------------------------------------------------
@@ -55,11 +65,10 @@ async def test_add_deduplicates_waiting_items() -> None:
     for item in ["a", "b", "a", "a", "b", "c"]:
         queue.add(item)
     assert len(queue) == 3
-    assert queue.len() == 3
     assert metrics.adds == 3
     assert [await get_soon(queue) for _ in range(3)] == ["a", "b", "c"]
     assert queue.processing_count == 3
-    await assert_nothing_ready(queue)
+    assert len(queue) == 0  # the duplicates were never queued: a get would wait
 
 
 async def test_item_added_while_processing_is_requeued_on_done() -> None:
@@ -68,8 +77,7 @@ async def test_item_added_while_processing_is_requeued_on_done() -> None:
     assert await get_soon(queue) == "a"
     queue.add("a")
     queue.add("a")
-    assert len(queue) == 0  # not handed out while a worker holds it
-    await assert_nothing_ready(queue)
+    assert len(queue) == 0  # dirty, not ready: not handed out while a worker holds it
     queue.done("a")
     assert len(queue) == 1
     assert await get_soon(queue) == "a"
@@ -84,7 +92,8 @@ async def test_item_is_never_handed_to_two_getters_at_once() -> None:
     first = await get_soon(queue)
     second_getter = asyncio.create_task(queue.get())
     queue.add("a")
-    await asyncio.sleep(0.05)
+    assert len(queue) == 0  # marked dirty, not ready: there is nothing a getter could take
+    await asyncio.sleep(0)  # the second getter runs, finds the queue empty and waits
     assert not second_getter.done()
     queue.done(first)
     assert await asyncio.wait_for(second_getter, 2) == "a"
@@ -125,37 +134,44 @@ async def test_cancelled_getter_does_not_swallow_an_item() -> None:
 
 async def test_add_after_delays_the_item() -> None:
     queue: WorkQueue[str] = WorkQueue()
-    loop = asyncio.get_running_loop()
-    start = loop.time()
+    start = now()
     queue.add_after("a", 0.05)
     assert len(queue) == 0
-    assert queue.delayed_count == 1
+    await advance_to(start + 0.049)
+    assert len(queue) == 0
+    await advance_to(start + 0.051)
+    assert len(queue) == 1
     assert await get_soon(queue) == "a"
-    assert loop.time() - start >= 0.045
-    assert queue.delayed_count == 0
 
 
 async def test_add_after_keeps_the_soonest_delay() -> None:
     queue: WorkQueue[str] = WorkQueue()
+    start = now()
     queue.add_after("late-then-soon", 30)
     queue.add_after("late-then-soon", 0.02)
     queue.add_after("soon-then-late", 0.02)
     queue.add_after("soon-then-late", 30)
-    assert queue.delayed_count == 2
+    await advance_to(start + 0.019)
+    assert len(queue) == 0
+    await advance_to(start + 0.021)
+    assert len(queue) == 2
     got = {await get_soon(queue), await get_soon(queue)}
     assert got == {"late-then-soon", "soon-then-late"}
-    assert queue.delayed_count == 0
     for item in got:
         queue.done(item)
-    await assert_nothing_ready(queue, 0.1)  # the superseded entries never fire
+    await advance_to(start + 30.001)
+    assert len(queue) == 0  # the superseded 30 s entries never fire, even past their time
 
 
 async def test_delayed_items_come_out_in_time_order() -> None:
     queue: WorkQueue[str] = WorkQueue()
+    start = now()
     queue.add_after("x", 0.09)
     queue.add_after("y", 0.03)
     queue.add_after("z", 0.06)
-    assert [await get_soon(queue) for _ in range(3)] == ["y", "z", "x"]
+    got = [(await get_soon(queue), now() - start) for _ in range(3)]
+    assert [item for item, _ in got] == ["y", "z", "x"]
+    assert [at for _, at in got] == pytest.approx([0.03, 0.06, 0.09], abs=1e-4)
 
 
 async def test_zero_delay_adds_at_once() -> None:
@@ -167,24 +183,30 @@ async def test_zero_delay_adds_at_once() -> None:
 
 async def test_delayed_item_already_waiting_is_not_duplicated() -> None:
     queue: WorkQueue[str] = WorkQueue()
+    start = now()
     queue.add("a")
     queue.add_after("a", 0.01)
-    await asyncio.sleep(0.05)
+    await advance_to(start + 0.011)  # the delayed add has fired
     assert len(queue) == 1
+    queue.done(await get_soon(queue))
+    assert len(queue) == 0
 
 
 async def test_ten_thousand_delayed_items_use_no_task_per_item() -> None:
     queue: WorkQueue[int] = WorkQueue()
     rng = random.Random(3)
+    delays = [rng.randint(10, 200) / 1000 for _ in range(10_000)]  # 0.010 s .. 0.200 s
+    start = now()
     tasks_before = len(asyncio.all_tasks())
-    for i in range(10_000):
-        queue.add_after(i, rng.uniform(0.01, 0.2))
+    for i, delay in enumerate(delays):
+        queue.add_after(i, delay)
     assert len(asyncio.all_tasks()) == tasks_before
-    assert queue.delayed_count == 10_000
-    async with asyncio.timeout(10):
-        while len(queue) < 10_000:
-            await asyncio.sleep(0.02)
-    assert queue.delayed_count == 0
+    await advance_to(start + 0.0095)
+    assert len(queue) == 0
+    await advance_to(start + 0.1005)  # halfway: exactly the items due by now are ready
+    assert len(queue) == sum(1 for delay in delays if delay <= 0.1)
+    await advance_to(start + 0.2005)
+    assert len(queue) == 10_000
 
 
 # -- rate limiting ---------------------------------------------------------------------------
@@ -194,18 +216,15 @@ async def test_add_rate_limited_backs_off_and_forget_resets() -> None:
     metrics = RecordingQueueMetrics()
     limiter = ItemExponentialLimiter(base=0.02, cap=1.0, jitter=0)
     queue: WorkQueue[str] = WorkQueue(limiter=limiter, metrics=metrics)
-    loop = asyncio.get_running_loop()
     gaps = []
     for attempt in range(3):
-        start = loop.time()
+        start = now()
         queue.add_rate_limited("a")
         assert queue.num_requeues("a") == attempt + 1
         item = await get_soon(queue)
-        gaps.append(loop.time() - start)
+        gaps.append(now() - start)
         queue.done(item)
-    assert gaps[0] >= 0.015
-    assert gaps[1] >= 0.035
-    assert gaps[2] >= 0.075
+    assert gaps == pytest.approx([0.02, 0.04, 0.08], abs=1e-4)
     assert metrics.retries == 3
     queue.forget("a")
     assert queue.num_requeues("a") == 0
@@ -225,45 +244,22 @@ async def test_shut_down_wakes_getters_with_shutdown() -> None:
 
 
 async def test_shut_down_hands_out_queued_items_then_raises() -> None:
-    queue: WorkQueue[str] = WorkQueue()
+    queue: WorkQueue[str] = WorkQueue(limiter=ItemExponentialLimiter(base=0.02, jitter=0))
+    start = now()
     queue.add("a")
     queue.add_after("later", 0.01)
     queue.shut_down()
     queue.add("b")
     queue.add_after("c", 0)
     queue.add_rate_limited("d")
-    assert queue.shutting_down
-    assert queue.delayed_count == 0
+    assert len(queue) == 1
     assert await get_soon(queue) == "a"
     with pytest.raises(ShutDown):
         await get_soon(queue)
-    await asyncio.sleep(0.03)
+    await advance_to(start + 0.021)  # past the 0.01 s delay and the 0.02 s backoff
+    assert len(queue) == 0
     with pytest.raises(ShutDown):
         await get_soon(queue)
-
-
-async def test_shut_down_with_drain_waits_for_processing_items() -> None:
-    queue: WorkQueue[str] = WorkQueue()
-    queue.add("a")
-    item = await get_soon(queue)
-    drain = asyncio.create_task(queue.shut_down_with_drain(5))
-    await asyncio.sleep(0.05)
-    assert not drain.done()
-    queue.done(item)
-    assert await asyncio.wait_for(drain, 2) is True
-
-
-async def test_shut_down_with_drain_gives_up_after_the_timeout() -> None:
-    queue: WorkQueue[str] = WorkQueue()
-    queue.add("a")
-    await get_soon(queue)
-    assert await queue.shut_down_with_drain(0.05) is False
-    assert queue.processing_count == 1
-
-
-async def test_shut_down_with_drain_returns_at_once_when_idle() -> None:
-    queue: WorkQueue[str] = WorkQueue()
-    assert await asyncio.wait_for(queue.shut_down_with_drain(10), 1) is True
 
 
 # -- idle and metrics ------------------------------------------------------------------------
@@ -278,10 +274,11 @@ async def test_wait_idle_returns_when_nothing_waits_or_processes() -> None:
     item = await get_soon(queue)
     queue.add("a")  # dirty while processing
     queue.done(item)
-    await asyncio.sleep(0.02)
+    assert len(queue) == 1  # done() queued it again: the queue is not idle
+    await asyncio.sleep(0)  # the waiter runs and keeps waiting
     assert not idle.done()
     queue.done(await get_soon(queue))
-    await asyncio.wait_for(idle, 1)
+    await asyncio.wait_for(idle, 1)  # long before the delayed item (30 s) is due
 
 
 async def test_metrics_measure_depth_latency_and_work_duration() -> None:

@@ -1,4 +1,8 @@
-"""TTLCache (TTL, single-flight, negative results) and BatchLoader (windowed batching)."""
+"""TTLCache (TTL, single-flight, negative results) and BatchLoader (windowed batching).
+
+TTLs run on an injected clock; the loader's batching windows on the virtual clock
+(``virtual_time``), so a window closes exactly on time however loaded the machine is.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,12 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from nats_tower_operator.tower import BatchLoader, TTLCache
+
+pytestmark = pytest.mark.usefixtures("virtual_time")
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 class Clock:
@@ -30,9 +40,11 @@ class Loader:
         self.calls = 0
         self.gate = asyncio.Event()
         self.gate.set()
+        self.entered = asyncio.Event()  # a call is running (and waiting for the gate)
 
     async def __call__(self) -> str:
         self.calls += 1
+        self.entered.set()
         await self.gate.wait()
         result = self.results[min(self.calls, len(self.results)) - 1]
         if isinstance(result, BaseException):
@@ -47,7 +59,8 @@ async def test_single_flight_and_ttl() -> None:
     load = Loader(["v1", "v2"])
     load.gate.clear()
     waiters = [asyncio.ensure_future(cache.get_or_load("k", load)) for _ in range(50)]
-    await asyncio.sleep(0.01)
+    # The load starts after all 50 callers asked (tasks run in creation order).
+    await load.entered.wait()
     assert load.calls == 1
     load.gate.set()
     assert await asyncio.gather(*waiters) == ["v1"] * 50
@@ -68,7 +81,7 @@ async def test_errors_are_shared_but_not_cached() -> None:
     load = Loader([RuntimeError("tower down"), "ok"])
     load.gate.clear()
     waiters = [asyncio.ensure_future(cache.get_or_load("k", load)) for _ in range(5)]
-    await asyncio.sleep(0.01)
+    await load.entered.wait()
     load.gate.set()
     results = await asyncio.gather(*waiters, return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results)
@@ -118,7 +131,7 @@ async def test_invalidate_during_load_does_not_store_stale_value() -> None:
     old = Loader(["stale"])
     old.gate.clear()
     first = asyncio.ensure_future(cache.get_or_load("k", old))
-    await asyncio.sleep(0)
+    await old.entered.wait()
     cache.invalidate()
     new = Loader(["fresh"])
     assert await cache.get_or_load("k", new) == "fresh"
@@ -135,7 +148,7 @@ async def test_cancelled_waiter_does_not_cancel_shared_load() -> None:
     load.gate.clear()
     a = asyncio.ensure_future(cache.get_or_load("k", load))
     b = asyncio.ensure_future(cache.get_or_load("k", load))
-    await asyncio.sleep(0.01)
+    await load.entered.wait()  # both joined the load, which is running
     a.cancel()
     load.gate.set()
     assert await b == "v"
@@ -154,11 +167,15 @@ async def test_max_size_evicts_oldest() -> None:
 class Batch:
     def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
         self.calls: list[tuple[str, list[str]]] = []
+        self.times: list[float] = []
         self.delay = delay
         self.fail = fail
+        self.entered = asyncio.Event()  # a batch call is running
 
     async def __call__(self, group: str, keys: Sequence[str]) -> Mapping[str, str]:
         self.calls.append((group, list(keys)))
+        self.times.append(now())
+        self.entered.set()
         await asyncio.sleep(self.delay)
         if self.fail:
             raise RuntimeError("batch failed")
@@ -190,14 +207,18 @@ async def test_batch_loader_groups_a_burst() -> None:
 async def test_batch_window_collects_stragglers() -> None:
     batch = Batch()
     loader: BatchLoader[str, str, str] = BatchLoader(batch, window=0.05)
+    start = now()
 
     async def late(key: str, after: float) -> str | None:
         await asyncio.sleep(after)
         return await loader.load("g", key)
 
-    results = await asyncio.gather(late("a", 0), late("b", 0.01), late("c", 0.2))
-    assert list(results) == ["A", "B", "C"]
-    assert batch.calls == [("g", ["a", "b"]), ("g", ["c"])]
+    keys = [("a", 0), ("b", 0.049), ("c", 0.051), ("d", 0.2)]
+    results = await asyncio.gather(*(late(key, after) for key, after in keys))
+    assert list(results) == ["A", "B", "C", "D"]
+    # b came just before a's window closed, c just after it: c opened the next window.
+    assert batch.calls == [("g", ["a", "b"]), ("g", ["c"]), ("g", ["d"])]
+    assert [t - start for t in batch.times] == pytest.approx([0.05, 0.101, 0.25], abs=1e-4)
 
 
 async def test_batch_failure_reaches_every_waiter_and_is_not_kept() -> None:
@@ -215,7 +236,8 @@ async def test_batch_waiter_cancel_leaves_others() -> None:
     loader: BatchLoader[str, str, str] = BatchLoader(batch, window=0.001)
     a = asyncio.ensure_future(loader.load("g", "a"))
     b = asyncio.ensure_future(loader.load("g", "b"))
-    await asyncio.sleep(0.005)
+    await batch.entered.wait()  # the batch for both keys is in flight
+    assert batch.calls == [("g", ["a", "b"])]
     a.cancel()
     assert await b == "B"
     await loader.aclose()

@@ -3,7 +3,8 @@
 Retries and backoff, Retry-After, timeouts, when a POST may be repeated, the token read
 per request, secrets kept out of errors, paging loops and the parsing of bad answers.
 What PocketBase and Tower answer (wrong tokens, filters, ids, limits) is tested against
-the real PocketBase in ``tests/tower`` and ``tests/differential``.
+the real PocketBase in ``tests/tower`` and ``tests/differential``. Attempts are counted
+where they arrive (``fake.count``) or, against real sockets, by the client's ``observer``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -51,6 +53,13 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return recorded
 
 
+class Attempts(Counter[str]):
+    """A :class:`RequestObserver` counting HTTP attempts as ``"METHOD collection"``."""
+
+    def __call__(self, method: str, collection: str, status: int | None, seconds: float) -> None:
+        self[f"{method} {collection}"] += 1
+
+
 def seeded(fake: FakeTower) -> tuple[dict[str, Any], dict[str, Any]]:
     inst = fake.add_installation()
     acct = fake.add_account(inst["id"], "orders")
@@ -65,7 +74,6 @@ async def test_retries_500_then_succeeds(fake: FakeTower, client: TowerClient) -
     fake.fail(pb_error(500, "boom"), method="GET", times=3)
     found = await client.get_installation(inst["public_key"])
     assert found.id == inst["id"]
-    assert client.stats[f"GET {OPERATORS}"] == 4
     assert fake.count("GET", OPERATORS) == 4
 
 
@@ -76,7 +84,7 @@ async def test_gives_up_after_max_retries(fake: FakeTower, client: TowerClient) 
         await client.get_installation("OXYZ")
     assert info.value.status == 503
     assert info.value.retryable
-    assert client.stats[f"GET {OPERATORS}"] == 5  # 1 + max_retries(4)
+    assert fake.count("GET", OPERATORS) == 5  # 1 + max_retries(4)
 
 
 async def test_backoff_is_capped_full_jitter(fake: FakeTower, sleeps: list[float]) -> None:
@@ -105,7 +113,7 @@ async def test_timeouts_are_retried_for_get(fake: FakeTower, client: TowerClient
     inst, _ = seeded(fake)
     fake.fail(httpx.ReadTimeout("slow"), method="GET", times=2)
     assert (await client.get_installation(inst["public_key"])).id == inst["id"]
-    assert client.stats[f"GET {OPERATORS}"] == 3
+    assert fake.count("GET", OPERATORS) == 3
 
 
 async def test_connect_errors_exhaust_into_unavailable(
@@ -137,7 +145,7 @@ async def test_no_retry_on_4xx(
         await client.list_records(USERS)
     assert not isinstance(info.value, TowerUnavailable)
     assert info.value.status == status
-    assert client.stats[f"GET {USERS}"] == 1
+    assert fake.count("GET", USERS) == 1
 
 
 async def test_retry_after_is_honoured(fake: FakeTower) -> None:
@@ -179,13 +187,13 @@ async def test_post_not_retried_after_it_may_have_been_processed(
     fake.fail(httpx.ReadTimeout("lost"), method="POST", after=True)
     with pytest.raises(TowerUnavailable):
         await client.create_user(acct["id"], name="u", description="", signing_key_id=None)
-    assert client.stats[f"POST {USERS}"] == 1
+    assert fake.count("POST", USERS) == 1
     assert len(fake.items(USERS)) == 1
     # a 500 on POST is not retried either
     fake.fail(pb_error(500, "boom"), method="POST")
     with pytest.raises(TowerUnavailable):
         await client.create_user(acct["id"], name="v", description="", signing_key_id=None)
-    assert client.stats[f"POST {USERS}"] == 2
+    assert fake.count("POST", USERS) == 2
 
 
 async def test_post_retried_when_connection_never_established(
@@ -195,7 +203,7 @@ async def test_post_retried_when_connection_never_established(
     fake.fail(httpx.ConnectError("refused"), method="POST", times=2)
     user = await client.create_user(acct["id"], name="u", description="d", signing_key_id=None)
     assert user.name == "u"
-    assert client.stats[f"POST {USERS}"] == 3
+    assert fake.count("POST", USERS) == 3
     assert len(fake.items(USERS)) == 1
 
 
@@ -212,8 +220,8 @@ async def test_post_retried_when_caller_marks_it_safe(fake: FakeTower, client: T
         "name": "validation_not_unique",
         "account": "validation_not_unique",
     }
-    assert client.stats[f"POST {USERS}"] == 2
-    assert client.stats[f"GET {OPERATORS}"] == 0  # field errors need no token proof
+    assert fake.count("POST", USERS) == 2
+    assert fake.count("GET", OPERATORS) == 0  # field errors need no token proof
     assert len(fake.items(USERS)) == 1
 
 
@@ -420,14 +428,14 @@ async def test_paging_without_total_pages_stops_on_short_page(
         fake.fail(httpx.Response(200, json=page))
     records = await client.list_records(USERS, per_page=2, all_pages=True)
     assert [r["id"] for r in records] == [a, b, c, d]
-    assert client.stats[f"GET {USERS}"] == 3
+    assert fake.count("GET", USERS) == 3
 
 
 async def test_paging_stops_on_an_empty_page(fake: FakeTower, client: TowerClient) -> None:
     fake.fail(httpx.Response(200, json={"items": [{"id": record_id()}], "totalPages": 5}))
     fake.fail(httpx.Response(200, json={"items": [], "totalPages": 5}))
     assert len(await client.list_records(USERS, per_page=1, all_pages=True)) == 1
-    assert client.stats[f"GET {USERS}"] == 2
+    assert fake.count("GET", USERS) == 2
 
 
 async def test_paging_that_never_ends_is_a_bad_response(
@@ -441,7 +449,7 @@ async def test_paging_that_never_ends_is_a_bad_response(
     fake.fail(endless, times=100)
     with pytest.raises(TowerBadResponse, match="pages"):
         await client.list_records(USERS, per_page=1, all_pages=True)
-    assert client.stats[f"GET {USERS}"] == 5
+    assert fake.count("GET", USERS) == 5
 
 
 async def test_list_arguments_are_checked(fake: FakeTower, client: TowerClient) -> None:
@@ -474,16 +482,22 @@ async def silent_server() -> AsyncIterator[int]:
 
 
 async def test_real_read_timeout_is_retried_then_unavailable() -> None:
+    attempts = Attempts()
     async with (
         silent_server() as port,
         TowerClient(
-            f"http://127.0.0.1:{port}", TOKEN, timeout=0.1, max_retries=2, backoff_base=0.001
+            f"http://127.0.0.1:{port}",
+            TOKEN,
+            timeout=0.1,
+            max_retries=2,
+            backoff_base=0.001,
+            observer=attempts,
         ) as c,
     ):
         started = time.monotonic()
         with pytest.raises(TowerUnavailable, match="ReadTimeout"):
             await c.list_records(USERS)
-        assert c.stats[f"GET {USERS}"] == 3
+        assert attempts[f"GET {USERS}"] == 3
         assert time.monotonic() - started < 10.0
 
 
@@ -491,9 +505,10 @@ async def test_real_connection_refused_is_unavailable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    attempts = Attempts()
     async with TowerClient(
-        f"http://127.0.0.1:{port}", TOKEN, max_retries=1, backoff_base=0.001
+        f"http://127.0.0.1:{port}", TOKEN, max_retries=1, backoff_base=0.001, observer=attempts
     ) as c:
         with pytest.raises(TowerUnavailable, match="ConnectError"):
             await c.list_records(USERS)
-        assert c.stats[f"GET {USERS}"] == 2
+        assert attempts[f"GET {USERS}"] == 2
